@@ -1,0 +1,3 @@
+"""scorebench: a benchmark suite for score-based generative models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""Load and validate benchmark configs: JSON schema first, then registry names and values."""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+SCHEMA_FILE = "config.schema.yaml"
+
+
+def schema() -> dict:
+    return yaml.safe_load(resources.files("scorebench").joinpath("schemas", SCHEMA_FILE).read_text())
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate(config: dict) -> dict:
+    """Check `config` against the schema and fill the defaults; one line per problem found first."""
+    if not isinstance(config, dict):
+        raise ConfigError("config: expected a mapping of keys (name, datasets, objectives, ...)")
+    validator = jsonschema.Draft7Validator(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        err = errors[0]
+        if err.validator == "additionalProperties":
+            allowed = ", ".join(sorted(err.schema.get("properties", {})))
+            raise ConfigError(f"{_where(err)}: {err.message}; allowed keys: {allowed}")
+        raise ConfigError(f"{_where(err)}: {err.message}")
+    for key, prop in schema()["properties"].items():
+        if "default" in prop:
+            config.setdefault(key, prop["default"])
+    return config
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate a YAML benchmark config."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return validate(config)
+
+
+def objective_entries(config: dict) -> dict[str, dict]:
+    """`objectives:` as name -> params (a bare name has no parameters)."""
+    out: dict[str, dict] = {}
+    for item in config["objectives"]:
+        name, params = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        if name in out:
+            raise ConfigError(f"objectives: {name!r} listed twice")
+        out[name] = dict(params)
+    return out

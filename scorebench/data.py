@@ -1,0 +1,246 @@
+"""Datasets behind one interface: float tensors in model space, shape, and (synthetic) exact density.
+
+Synthetic datasets are Gaussian mixtures (`mixture.GaussianMixture`), so every one of them has an
+exact score at every noise level. Image datasets keep their quantisation (`levels`) so that NLL
+can be reported in bits/dim with uniform dequantisation.
+"""
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DataError
+from .mixture import GaussianMixture
+from .registry import Registry, build
+
+DATASETS: Registry = Registry("dataset")
+
+
+def describes(synthetic: bool, dim):
+    """Attach what the grid needs without loading data: is it synthetic, and its dimension
+    (an int, or a function of the config entry's parameters)."""
+
+    def attach(builder):
+        builder.synthetic, builder.dim = synthetic, dim
+        return builder
+
+    return attach
+
+
+def dataset_info(spec: dict) -> tuple[bool, int]:
+    """(synthetic, dim) of a config entry, cheaply: the grid checks validity before any loading."""
+    builder = DATASETS.get(spec["kind"])
+    dim = builder.dim(spec) if callable(builder.dim) else builder.dim
+    return builder.synthetic, dim
+
+
+@dataclass
+class Dataset:
+    """Train/test tensors of shape (n, *shape) in model space; `mixture` is the truth when known."""
+
+    name: str
+    train: torch.Tensor
+    test: torch.Tensor
+    shape: tuple[int, ...]
+    levels: int | None = None
+    mixture: GaussianMixture | None = None
+
+    @property
+    def dim(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def synthetic(self) -> bool:
+        return self.mixture is not None
+
+    def dequantize(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Uniform dequantisation within each quantisation bin (identity for continuous data)."""
+        if self.levels is None:
+            return x
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return x + (u - 0.5) * (2.0 / self.levels)
+
+
+def build_dataset(name: str, spec: dict) -> Dataset:
+    """Build the dataset named `name` from its config entry `{kind: ..., **params}`."""
+    return build(DATASETS, spec, where=f"datasets.{name}", name=name)
+
+
+def _synthetic(name, mixture: GaussianMixture, n_train: int, n_test: int, seed: int) -> Dataset:
+    _positive(n_train=n_train, n_test=n_test)
+    g = torch.Generator().manual_seed(seed)
+    return Dataset(name, mixture.sample(n_train, g), mixture.sample(n_test, g), (mixture.dim,), mixture=mixture)
+
+
+def _positive(**values):
+    for key, value in values.items():
+        if value is None or value < 1:
+            raise ConfigError(f"{key}: must be >= 1 (got {value})")
+
+
+def _on_curve(points: np.ndarray, std: float, groups: np.ndarray) -> GaussianMixture:
+    """Equal-weight mixture of isotropic Gaussians centred on points along a curve."""
+    k = len(points)
+    return GaussianMixture(points, np.full(k, std), np.full(k, 1.0 / k), groups)
+
+
+@DATASETS.register("gaussian_mixture")
+@describes(True, lambda spec: len(spec["means"][0]) if "means" in spec else spec.get("dim", 2))
+def gaussian_mixture(name, dim=2, n_components=4, spread=4.0, std=1.0, means=None, stds=None,
+                     weights=None, n_train=10000, n_test=2000, seed=0):
+    """Mixture in any d: explicit means/stds/weights, or means drawn N(0, spread²) with the seed."""
+    _positive(dim=dim, n_components=n_components)
+    g = torch.Generator().manual_seed(seed + 7919)
+    if means is None:
+        means = spread * torch.randn(n_components, dim, generator=g, dtype=torch.float64)
+    means = torch.as_tensor(means, dtype=torch.float64)
+    k = means.shape[0]
+    stds = torch.full((k,), float(std)) if stds is None else stds
+    weights = torch.full((k,), 1.0 / k) if weights is None else weights
+    return _synthetic(name, GaussianMixture(means, stds, weights), n_train, n_test, seed)
+
+
+@DATASETS.register("ncsn_toy")
+@describes(True, 2)
+def ncsn_toy(name, n_train=10000, n_test=2000, seed=0):
+    """Song & Ermon (2019) §3: ⅕ N((−5,−5), I) + ⅘ N((5,5), I), modes far apart."""
+    mix = GaussianMixture([[-5.0, -5.0], [5.0, 5.0]], [1.0, 1.0], [0.2, 0.8])
+    return _synthetic(name, mix, n_train, n_test, seed)
+
+
+@DATASETS.register("ring")
+@describes(True, 2)
+def ring(name, n_modes=8, radius=4.0, std=0.2, n_train=10000, n_test=2000, seed=0):
+    """Equal-weight Gaussians evenly spaced on a circle."""
+    _positive(n_modes=n_modes)
+    angle = 2 * np.pi * np.arange(n_modes) / n_modes
+    points = radius * np.stack([np.cos(angle), np.sin(angle)], 1)
+    return _synthetic(name, _on_curve(points, std, np.arange(n_modes)), n_train, n_test, seed)
+
+
+@DATASETS.register("moons")
+@describes(True, 2)
+def moons(name, noise=0.1, scale=2.0, components_per_moon=48, n_train=10000, n_test=2000, seed=0):
+    """Two interleaved half circles (as scikit-learn's make_moons) blurred by `noise`; mode = moon."""
+    theta = np.linspace(0, np.pi, components_per_moon)
+    outer = np.stack([np.cos(theta), np.sin(theta)], 1)
+    inner = np.stack([1 - np.cos(theta), 0.5 - np.sin(theta)], 1)
+    points = scale * (np.concatenate([outer, inner]) - [0.5, 0.25])
+    groups = np.repeat([0, 1], components_per_moon)
+    return _synthetic(name, _on_curve(points, scale * noise, groups), n_train, n_test, seed)
+
+
+@DATASETS.register("swiss_roll")
+@describes(True, 2)
+def swiss_roll(name, noise=0.5, scale=0.5, n_components=96, n_train=10000, n_test=2000, seed=0):
+    """2-D swiss roll t(cos t, sin t), t uniform on [1.5π, 4.5π]; modes = its four quarters."""
+    t = 1.5 * np.pi * (1 + 2 * np.linspace(0, 1, n_components))
+    points = scale * np.stack([t * np.cos(t), t * np.sin(t)], 1)
+    groups = np.minimum(4 * np.arange(n_components) // n_components, 3)
+    return _synthetic(name, _on_curve(points, scale * noise, groups), n_train, n_test, seed)
+
+
+@DATASETS.register("checkerboard")
+@describes(True, 2)
+def checkerboard(name, squares=4, side=2.0, lattice=4, n_train=10000, n_test=2000, seed=0):
+    """Smooth checkerboard: each black square filled by a lattice×lattice grid of Gaussians."""
+    _positive(squares=squares, lattice=lattice)
+    spacing = side / lattice
+    offsets = (np.arange(lattice) + 0.5) * spacing
+    points, groups = [], []
+    origin = -squares * side / 2
+    for i in range(squares):
+        for j in range(squares):
+            if (i + j) % 2:
+                continue
+            gx, gy = np.meshgrid(origin + i * side + offsets, origin + j * side + offsets)
+            points.append(np.stack([gx.ravel(), gy.ravel()], 1))
+            groups += [len(points) - 1] * lattice**2
+    return _synthetic(name, _on_curve(np.concatenate(points), spacing / 2, np.array(groups)), n_train, n_test, seed)
+
+
+def _quantised(name, train_u8, test_u8, levels: int, n_train=None) -> Dataset:
+    """Integer images (n, C, H, W) in [0, levels) → bin centres in [-1, 1]."""
+    def scale(v):
+        return (torch.as_tensor(v, dtype=torch.float32) + 0.5) * (2.0 / levels) - 1.0
+
+    train = scale(train_u8)
+    if n_train is not None:
+        _positive(n_train=n_train)
+        train = train[:n_train]
+    return Dataset(name, train, scale(test_u8), tuple(train.shape[1:]), levels=levels)
+
+
+@DATASETS.register("digits")
+@describes(False, 64)
+def digits(name, n_train=None):
+    """scikit-learn's 8×8 digits (17 grey levels, ships offline); fixed split: 1497 train, 300 test."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images.astype(np.int64)[:, None]  # (1797, 1, 8, 8), values 0..16
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).numpy()
+    images = images[order]
+    return _quantised(name, images[300:], images[:300], levels=17, n_train=n_train)
+
+
+def digits_labels() -> tuple[np.ndarray, np.ndarray]:
+    """Labels of the digits split used by `digits` (train, test)."""
+    from sklearn.datasets import load_digits
+
+    target = load_digits().target
+    order = torch.randperm(len(target), generator=torch.Generator().manual_seed(0)).numpy()
+    target = target[order]
+    return target[300:], target[:300]
+
+
+@DATASETS.register("mnist")
+@describes(False, 784)
+def mnist(name, root="data", n_train=None):
+    """MNIST read by torchvision from `root` (no download: the machine may be offline)."""
+    from torchvision.datasets import MNIST
+
+    try:
+        train = MNIST(root, train=True, download=False).data
+        test = MNIST(root, train=False, download=False).data
+    except RuntimeError:
+        raise DataError(
+            f"MNIST not found under {Path(root).resolve()}/MNIST/raw: on a machine with internet run "
+            f"`python -c \"import torchvision; torchvision.datasets.MNIST('{root}', download=True)\"` and copy it here"
+        ) from None
+    return _quantised(name, train[:, None], test[:, None], levels=256, n_train=n_train)
+
+
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
+
+
+@DATASETS.register("cifar10")
+@describes(False, 3072)
+def cifar10(name, root="data", n_train=None):
+    """CIFAR-10 from the python pickles under `root`/cifar-10-batches-py (torchvision's layout)."""
+    folder = Path(root) / "cifar-10-batches-py"
+
+    def load(batch):
+        path = folder / batch
+        try:
+            with open(path, "rb") as f:
+                entry = pickle.load(f, encoding="latin1")
+            return np.asarray(entry["data"], dtype=np.int64).reshape(-1, 3, 32, 32)
+        except FileNotFoundError:
+            raise DataError(
+                f"CIFAR-10 file {path.resolve()} not found: on a machine with internet run "
+                f"`python -c \"import torchvision; torchvision.datasets.CIFAR10('{root}', download=True)\"` and copy it here"
+            ) from None
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+            raise DataError(f"CIFAR-10 file {path.resolve()} is corrupt ({err}); download it again") from None
+
+    train = np.concatenate([load(b) for b in CIFAR_BATCHES])
+    return _quantised(name, train, load("test_batch"), levels=256, n_train=n_train)

@@ -1,0 +1,21 @@
+"""User-facing errors: one line naming the field or file and what to do."""
+
+
+class ScorebenchError(Exception):
+    """Base of every error meant for a user; the CLI prints it without a traceback."""
+
+
+class ConfigError(ScorebenchError):
+    """A config key, value or combination is invalid."""
+
+
+class DataError(ScorebenchError):
+    """A dataset or weights file is missing or unreadable."""
+
+
+class DivergedError(ScorebenchError):
+    """A run produced a non-finite value; carries the step at which it happened."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step

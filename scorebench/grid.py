@@ -1,0 +1,100 @@
+"""Expand a validated config into runs, and decide which combinations are valid (and why not).
+
+Like benchopt's `skip` hook, `compatible` returns (ok, reason); the reasons are shown by
+`scorebench grid` and in the report. Nothing here loads data, so a large grid expands in
+milliseconds.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import objective_entries
+from .data import DATASETS, dataset_info
+from .errors import ConfigError
+from .objectives import OBJECTIVES
+from .sde import PROCESSES
+
+ORACLE = "oracle"
+EXACT_MAX_DIM = 32  # default for objectives.exact.max_dim: d backward passes per step beyond this is slow on CPU
+GRID_KEYS = {"exact": ("max_dim",)}  # objective parameters read by the grid, not by the objective
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One trained model: dataset × objective × schedule × seed."""
+
+    dataset: str
+    objective: str
+    schedule: str
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.dataset}/{self.objective}/{self.schedule}/seed{self.seed}"
+
+    def directory(self, results: str | Path, bench: str) -> Path:
+        return Path(results) / bench / "runs" / self.id
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "objective": self.objective, "schedule": self.schedule,
+                "seed": self.seed, "id": self.id}
+
+
+def objective_names() -> list[str]:
+    """Valid values of `objectives:`: the objective registry plus the analytic oracle."""
+    return OBJECTIVES.keys() + [ORACLE]
+
+
+def check_names(config: dict) -> None:
+    """Every registry name in the config exists (the schema checks only the shape)."""
+    for section, registry in (("datasets", DATASETS), ("schedules", PROCESSES)):
+        for name, spec in config[section].items():
+            if spec["kind"] not in registry:
+                raise ConfigError(
+                    f"{section}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; valid: {', '.join(registry.keys())}"
+                )
+    for name in objective_entries(config):
+        if name not in objective_names():
+            raise ConfigError(f"objectives: unknown objective {name!r}; valid: {', '.join(objective_names())}")
+
+
+def check_run(config: dict, run: RunSpec) -> None:
+    """The run's names are entries of this config (and of the registries)."""
+    check_names(config)
+    for section, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
+        entries = objective_entries(config) if section == "objectives" else config[section]
+        if name not in entries:
+            raise ConfigError(f"{section}: the config has no entry {name!r}; it has: {', '.join(entries)}")
+
+
+def train_compatible(config: dict, dataset: str, objective: str, schedule: str) -> tuple[bool, str]:
+    """Can this objective be trained on this dataset? (ok, reason when not)."""
+    synthetic, dim = dataset_info(config["datasets"][dataset])
+    params = objective_entries(config)[objective]
+    if objective == ORACLE and not synthetic:
+        return False, f"oracle needs a known density; {dataset} is real data"
+    max_dim = params.get("max_dim", EXACT_MAX_DIM)
+    if objective == "exact" and dim > max_dim:
+        return False, f"exact score matching costs d={dim} backward passes per step, above objectives.exact.max_dim={max_dim}"
+    return True, ""
+
+
+def objective_params(config: dict, objective: str) -> dict:
+    """The parameters passed to the objective's constructor (grid-only keys removed)."""
+    params = objective_entries(config)[objective]
+    return {k: v for k, v in params.items() if k not in GRID_KEYS.get(objective, ())}
+
+
+def runs(config: dict) -> tuple[list[RunSpec], list[tuple[RunSpec, str]]]:
+    """(runs to train, [(skipped run, reason)]) over datasets × objectives × schedules × seeds."""
+    check_names(config)
+    valid, skipped = [], []
+    for d, o, s, seed in itertools.product(config["datasets"], objective_entries(config), config["schedules"], config["seeds"]):
+        run = RunSpec(d, o, s, seed)
+        ok, reason = train_compatible(config, d, o, s)
+        (valid.append(run) if ok else skipped.append((run, reason)))
+    if not valid:
+        raise ConfigError("grid: every combination was skipped; " + "; ".join(sorted({r for _, r in skipped})))
+    return valid, skipped

@@ -1,0 +1,65 @@
+"""One registry mechanism: a name -> object mapping whose keys are the config values."""
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Generic, Iterator, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A dict of named entries that refuses duplicates and lists valid keys on a miss."""
+
+    def __init__(self, concept: str):
+        self.concept = concept
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"duplicate {self.concept} {name!r}")
+            self._entries[name] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown {self.concept} {name!r}; valid: {', '.join(sorted(self._entries))}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def keys(self) -> list[str]:
+        return sorted(self._entries)
+
+
+def build(registry: Registry, spec: dict, where: str, **context):
+    """Call the entry `spec['kind']` with the rest of `spec` as keywords (plus `context`).
+
+    Unknown keys are refused by name before the call, so a typo in a config never reaches the
+    builder as a confusing TypeError.
+    """
+    spec = dict(spec)
+    if "kind" not in spec:
+        raise ConfigError(f"{where}: missing 'kind'; valid: {', '.join(registry.keys())}")
+    kind = spec.pop("kind")
+    factory = registry.get(kind)
+    accepted = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(spec) - set(accepted))
+        if unknown:
+            allowed = sorted(set(accepted) - set(context))
+            raise ConfigError(
+                f"{where}: unknown key {unknown[0]!r} for {registry.concept} {kind!r}; allowed: {', '.join(allowed)}"
+            )
+    return factory(**spec, **context)

@@ -1,0 +1,37 @@
+"""Build the pieces of one run from a config and train it into the results layout."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .data import Dataset, build_dataset
+from .errors import ConfigError
+from .grid import ORACLE, RunSpec, check_run, objective_params, train_compatible
+from .io import provenance, save_torch
+from .objectives import build_objective
+from .sde import NoiseProcess, build_process
+from .train import TrainConfig, train
+
+
+def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
+    """The run's dataset and noise process (σ_max resolved from its training data)."""
+    check_run(config, run)
+    dataset = build_dataset(run.dataset, config["datasets"][run.dataset])
+    return dataset, build_process(run.schedule, config["schedules"][run.schedule], dataset.train)
+
+
+def train_run(config: dict, run: RunSpec, results: str | Path = "results") -> dict:
+    """Train `run` (resuming from its checkpoint if one exists) and return its record."""
+    check_run(config, run)
+    ok, reason = train_compatible(config, run.dataset, run.objective, run.schedule)
+    if not ok:
+        raise ConfigError(f"{run.id}: {reason}")
+    dataset, process = prepare(config, run)
+    out = run.directory(results, config["name"])
+    cfg = TrainConfig.from_dict(config["train"])
+    if run.objective == ORACLE:
+        rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
+               "process": process.spec(), "process_notes": process.notes, "provenance": provenance()}
+        save_torch(rec, out / "model.pt")
+        return rec
+    objective = build_objective(run.objective, objective_params(config, run.objective))
+    return train(dataset, process, objective, cfg, seed=run.seed, out_dir=out, run_spec=run.as_dict())

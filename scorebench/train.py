@@ -1,0 +1,154 @@
+"""The training loop: Adam, EMA, periodic checkpoint + exact resume, NaN guard, CSV log.
+
+Resuming restores weights, EMA, optimiser and the random generator, so a run killed after a
+checkpoint and restarted ends with the same weights as one that never stopped (same device).
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import io as _io
+import math
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .data import Dataset
+from .errors import ConfigError
+from .io import provenance, save_text, save_torch
+from .nets import ScoreModel, build_backbone
+from .objectives import Objective
+from .sde import NoiseProcess
+
+LOG_COLUMNS = ("step", "loss", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    """The `train:` section of a benchmark config."""
+
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    ema: float = 0.999
+    grad_clip: float = 1.0
+    checkpoint_every: int = 500
+    log_every: int = 50
+    device: str = "cpu"
+    net: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        for key in values or {}:
+            if key not in known:
+                raise ConfigError(f"train.{key}: unknown key; allowed: {', '.join(sorted(known))}")
+        cfg = cls(**(values or {}))
+        for key in ("lr", "ema", "grad_clip"):
+            try:  # PyYAML reads 2e-3 (no dot) as a string
+                setattr(cfg, key, float(getattr(cfg, key)))
+            except (TypeError, ValueError):
+                raise ConfigError(f"train.{key}: must be a number (got {getattr(cfg, key)!r})") from None
+        for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
+                raise ConfigError(f"train.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")
+        if not cfg.lr > 0:
+            raise ConfigError(f"train.lr: must be > 0 (got {cfg.lr})")
+        if not 0 <= cfg.ema < 1:
+            raise ConfigError(f"train.ema: must lie in [0, 1) (got {cfg.ema})")
+        return cfg
+
+
+def make_model(dataset: Dataset, process: NoiseProcess, net_spec: dict, data_std: float | None = None) -> ScoreModel:
+    """A fresh score model for this dataset and process (backbone chosen by data shape)."""
+    data_std = float(dataset.train.std()) if data_std is None else data_std
+    return ScoreModel(build_backbone(net_spec, dataset.shape), process, data_std=data_std)
+
+
+def _write_log(rows: list[dict], path: Path) -> None:
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    save_text(buf.getvalue(), path)
+
+
+def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: TrainConfig, *,
+          seed: int, out_dir: str | Path, run_spec: dict) -> dict:
+    """Train (or resume) into `out_dir`; write model.pt and train.csv; return the run record.
+
+    The record's `status` is "ok" or "diverged" (the NaN guard stopped it: `diverged_step`).
+    """
+    out_dir = Path(out_dir)
+    ckpt_path, model_path, log_path = out_dir / "checkpoint.pt", out_dir / "model.pt", out_dir / "train.csv"
+    device = torch.device(cfg.device)
+    torch.manual_seed(seed)  # backbone initialisation
+    model = make_model(dataset, process, cfg.net).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device).manual_seed(seed)
+    data = dataset.train.to(device)
+    step, seconds, rows = 0, 0.0, []
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"].cpu() if device.type == "cpu" else state["generator"])
+        step, seconds, rows = state["step"], state["seconds"], state["log"]
+
+    def record(status: str, diverged_step: int | None = None) -> dict:
+        rec = {
+            "status": status, "diverged_step": diverged_step, "steps": step, "train_seconds": seconds,
+            "run": run_spec, "process": process.spec(), "process_notes": process.notes,
+            "net": cfg.net, "data_std": ema.data_std, "provenance": provenance(),
+        }
+        save_torch(rec | {"state_dict": ema.state_dict()}, model_path)
+        _write_log(rows, log_path)
+        return rec
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=run_spec.get("id", "train"), disable=None, leave=False)
+    start = time.perf_counter() - seconds
+    while step < cfg.steps:
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=gen, device=device)
+        x0 = dataset.dequantize(data[idx], gen)
+        loss = objective(model, x0, process, generator=gen).mean()
+        if not math.isfinite(loss.item()):
+            seconds = time.perf_counter() - start
+            bar.close()
+            return record("diverged", diverged_step=step + 1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1 - cfg.ema)
+        step += 1
+        bar.update(1)
+        seconds = time.perf_counter() - start
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            rows.append({"step": step, "loss": loss.item(), "seconds": round(seconds, 4)})
+            bar.set_postfix(loss=f"{loss.item():.4g}")
+        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+            save_torch({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(), "step": step, "seconds": seconds, "log": rows}, ckpt_path)
+            _write_log(rows, log_path)
+    bar.close()
+    rec = record("ok")
+    ckpt_path.unlink(missing_ok=True)
+    return rec
+
+
+def load_model(path: str | Path, dataset: Dataset, map_location="cpu") -> tuple[ScoreModel, dict]:
+    """The EMA score model saved by `train`, and its record."""
+    from .sde import build_process
+
+    rec = torch.load(path, map_location=map_location, weights_only=False)
+    process = build_process("saved", rec["process"])
+    model = make_model(dataset, process, rec["net"], rec["data_std"])
+    model.load_state_dict(rec.pop("state_dict"))
+    return model.eval().requires_grad_(False), rec

@@ -1,0 +1,49 @@
+"""The CLI on bad input: one line naming the field, non-zero exit, no traceback, nothing written."""
+import pytest
+
+from conftest import run_cli
+
+BASE = {"name": "bad", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
+        "schedules": {"ve": {"kind": "ve"}}, "train": {"steps": 5}}
+
+
+def variant(**changes):
+    config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = config
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return config
+
+
+@pytest.mark.parametrize("config,run,field", [
+    (variant(datasets={"toy": {"kind": "nope"}}), ("toy", "dsm", "ve"), "nope"),
+    (variant(schedules={"ve": {"kind": "ncsn", "sigma_min": 100.0, "sigma_max": 1.0}}), ("toy", "dsm", "ve"), "sigma_min"),
+    (variant(datasets={"toy": {"kind": "gaussian_mixture", "dim": 0}}), ("toy", "dsm", "ve"), "dim"),
+    (variant(train={"steps": 0}), ("toy", "dsm", "ve"), "train.steps"),
+    (variant(train={"lr": "fast"}), ("toy", "dsm", "ve"), "train.lr"),
+    (variant(datasets={"toy": {"kind": "gaussian_mixture", "means": [[0.0], [2.0]], "weights": [0.2, 0.2]}}),
+     ("toy", "dsm", "ve"), "weights"),
+    (variant(objectives=["dsm", {"ssm": {"n_projections": 0}}]), ("toy", "ssm", "ve"), "n_projections"),
+    (variant(), ("toy", "sliced", "ve"), "sliced"),
+    (variant(), ("toy", "dsm", "vp"), "vp"),
+    (variant(extra=1), ("toy", "dsm", "ve"), "extra"),
+])
+def test_bad_input_gives_one_line(tmp_path, write_config, config, run, field):
+    path = write_config(config)
+    dataset, objective, schedule = run
+    out = run_cli("train", path, "--dataset", dataset, "--objective", objective, "--schedule", schedule,
+                  "--seed", 0, "--results", tmp_path / "results")
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert field in out.stderr
+    assert not (tmp_path / "results").exists() or not any(p.is_file() for p in (tmp_path / "results").rglob("*"))
+
+
+def test_help_for_every_verb():
+    out = run_cli("--help")
+    assert out.returncode == 0 and "train" in out.stdout
+    out = run_cli("train", "--help")
+    assert out.returncode == 0 and "--seed" in out.stdout
