@@ -13,6 +13,7 @@ import torch
 
 from .errors import ConfigError
 from .registry import Registry, build
+from .rng import randn
 
 PROCESSES: Registry = Registry("schedule")
 
@@ -47,8 +48,13 @@ class NoiseProcess:
         """f(x, t) = drift_coef(t) · x for all processes here (linear drift)."""
         return torch.zeros_like(t)
 
-    def prior_sample(self, shape, generator: torch.Generator, device="cpu") -> torch.Tensor:
-        return self.prior_std * torch.randn(shape, generator=generator, device=device)
+    def diffusion_integral(self, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+        """∫ g(s)² ds from t_next to t (t > t_next): the variance a reverse step adds, in closed form."""
+        raise NotImplementedError
+
+    def prior_sample(self, shape, generator, device="cpu") -> torch.Tensor:
+        """Draws from N(0, prior_std² I); `generator` is a torch.Generator or an rng.PerSample."""
+        return self.prior_std * randn(shape, generator, device=device)
 
     def prior_logp(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; 0, prior_std² I), summed over all non-batch dims."""
@@ -65,6 +71,18 @@ class NoiseProcess:
         if steps < 2:
             raise ConfigError(f"steps: must be >= 2 for a time grid (got {steps})")
         return torch.linspace(1.0, self.eps, steps)
+
+    def noise_to_signal(self, t: torch.Tensor) -> torch.Tensor:
+        """σ(t)/α(t): the VE-equivalent noise level of x_t/α (EDM's σ); equals σ(t) for VE."""
+        return self.marginal_std(t) * torch.exp(-self.log_alpha(t))
+
+    def time_of(self, noise_to_signal: float) -> float:
+        """The t in [eps, 1] where σ(t)/α(t) = noise_to_signal (bisection: it increases with t), clipped."""
+        lo, hi = torch.tensor(self.eps, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.noise_to_signal(mid) < noise_to_signal else (lo, mid)
+        return float(hi)
 
     def spec(self) -> dict:
         """The config entry with every value resolved (`sigma_max: auto` → the number): rebuilds it."""
@@ -114,6 +132,9 @@ class VE(NoiseProcess):
 
     def diffusion(self, t):
         return self.marginal_std(t) * math.sqrt(2 * math.log(self.sigma_max / self.sigma_min))
+
+    def diffusion_integral(self, t, t_next):
+        return self.marginal_std(t) ** 2 - self.marginal_std(t_next) ** 2
 
 
 @PROCESSES.register("ncsn")
@@ -174,6 +195,9 @@ class VP(NoiseProcess):
     def diffusion(self, t):
         return torch.sqrt(self.beta(t))
 
+    def diffusion_integral(self, t, t_next):
+        return -2 * (self.log_alpha(t) - self.log_alpha(t_next))
+
 
 @PROCESSES.register("subvp")
 class SubVP(VP):
@@ -186,6 +210,10 @@ class SubVP(VP):
 
     def diffusion(self, t):
         return torch.sqrt(self.beta(t) * -torch.expm1(4 * self.log_alpha(t)))
+
+    def diffusion_integral(self, t, t_next):
+        a4, a4_next = torch.exp(4 * self.log_alpha(t)), torch.exp(4 * self.log_alpha(t_next))
+        return super().diffusion_integral(t, t_next) - 0.5 * (a4_next - a4)
 
 
 def build_process(name: str, spec: dict, train: torch.Tensor | None = None) -> NoiseProcess:

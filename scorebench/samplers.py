@@ -1,0 +1,281 @@
+"""Samplers with one head (after k-diffusion): hyper-parameters in the constructor, then
+`sampler(score_fn, process, shape, *, generator, callback=None) -> (samples, stats)`.
+
+`stats` holds `nfe` (score evaluations), `seconds`, `status` ("ok" or "diverged") and, when a
+sampler produced a non-finite state, `diverged_step`: a diverging sampler never raises.
+`callback` receives {"x", "i", "t"} after every step. Any callable s(x, t) is a valid score.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import torch
+
+from .errors import ConfigError
+from .registry import Registry, build
+from .rng import PerSample, randn
+from .sde import NoiseProcess
+
+SAMPLERS: Registry = Registry("sampler")
+
+
+class _Diverged(Exception):
+    def __init__(self, step: int):
+        self.step = step
+
+
+class _Counted:
+    """Wrap a score function to count evaluations (NFE, in samples of the batch: per call)."""
+
+    def __init__(self, score_fn):
+        self.score_fn, self.nfe = score_fn, 0
+
+    def __call__(self, x, t):
+        self.nfe += 1
+        t = t.to(x.device)
+        return self.score_fn(x, t.expand(x.shape[0]) if t.ndim == 0 else t)
+
+
+def _positive(**values):
+    for key, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"{key}: must be > 0 (got {value})")
+
+
+def _at_least(minimum: int, **values):
+    for key, value in values.items():
+        if not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{key}: must be an integer >= {minimum} (got {value!r})")
+
+
+class Sampler:
+    """Times the run, counts NFE and turns a non-finite state into a recorded divergence."""
+
+    requires_continuous = False  # needs a score at every t (an ODE), not just a schedule's levels
+    denoise = True
+
+    def __call__(self, score_fn, process: NoiseProcess, shape, *, generator: torch.Generator | PerSample,
+                 callback: Callable | None = None, device="cpu"):
+        if self.requires_continuous and process.discrete:
+            raise ConfigError(f"sampler {self.kind}: needs a continuous-time schedule; {process.kind} is discrete (use ve)")
+        score = _Counted(score_fn)
+        start = time.perf_counter()
+        status, step = "ok", None
+        x = process.prior_sample(shape, generator, device=device)
+        try:
+            with torch.no_grad():
+                x = self.run(score, process, x, generator, self._checker(callback))
+        except _Diverged as err:
+            status, step = "diverged", err.step
+        stats = {"nfe": score.nfe, "seconds": time.perf_counter() - start, "status": status, "diverged_step": step}
+        return x, stats
+
+    @staticmethod
+    def _checker(callback):
+        def check(x, i, t):
+            if not torch.isfinite(x).all():
+                raise _Diverged(i + 1)
+            if callback is not None:
+                callback({"x": x, "i": i, "t": t})
+
+        return check
+
+    def final_denoise(self, score, process, x, t):
+        """Tweedie's formula at the last level: E[x0 | x_t] = (x + σ² s(x, t)) / α."""
+        if not self.denoise:
+            return x
+        alpha, sigma = process.marginal(t)
+        return (x + sigma**2 * score(x, t)) / alpha
+
+    def run(self, score, process, x, generator, check):
+        raise NotImplementedError
+
+
+def _noise(x, generator):
+    return randn(x.shape, generator, device=x.device, dtype=x.dtype)
+
+
+def _level_times(process, levels: int, sigma_min: float) -> torch.Tensor:
+    """Annealing levels: a discrete schedule's own; else geometric in σ/α (σ for VE) from t = 1 down to
+    sigma_min, the spacing NCSN uses, transported to VP-type processes through their σ/α."""
+    if process.discrete:
+        return process.time_grid(levels)
+    top = float(process.noise_to_signal(torch.tensor(1.0, dtype=torch.float64)))
+    ratios = torch.logspace(math.log10(top), math.log10(sigma_min), levels, dtype=torch.float64)
+    return torch.tensor([1.0] + [process.time_of(float(r)) for r in ratios[1:]])
+
+
+@SAMPLERS.register("langevin")
+class Langevin(Sampler):
+    """Plain Langevin MCMC with the score at one small noise level (Song & Ermon 2019, §3.2).
+
+    The level is σ_L on a discrete schedule, else the t where σ/α = `sigma` (default 0.01, NCSN's σ_L).
+    """
+
+    kind = "langevin"
+
+    def __init__(self, steps: int = 1000, step_size: float = 0.01, sigma: float = 0.01, denoise: bool = True):
+        _at_least(1, steps=steps)
+        _positive(step_size=step_size, sigma=sigma)
+        self.steps, self.step_size, self.sigma, self.denoise = steps, float(step_size), float(sigma), denoise
+
+    def run(self, score, process, x, generator, check):
+        t = _level_times(process, 2, self.sigma)[-1]
+        for i in range(self.steps):
+            x = x + 0.5 * self.step_size * score(x, t) + self.step_size**0.5 * _noise(x, generator)
+            check(x, i, t)
+        return self.final_denoise(score, process, x, t)
+
+
+@SAMPLERS.register("ald")
+class AnnealedLangevin(Sampler):
+    """Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1): α_i = ε σ_i²/σ_L², T steps per level.
+
+    On a continuous schedule the `levels` levels are geometric in σ/α from t = 1 to `sigma_min` (NCSN's 0.01).
+    """
+
+    kind = "ald"
+
+    def __init__(self, steps_per_level: int = 100, epsilon: float = 2e-5, levels: int = 10,
+                 sigma_min: float = 0.01, denoise: bool = True):
+        _at_least(1, steps_per_level=steps_per_level)
+        _at_least(2, levels=levels)
+        _positive(epsilon=epsilon, sigma_min=sigma_min)
+        self.steps_per_level, self.epsilon, self.levels, self.denoise = steps_per_level, float(epsilon), levels, denoise
+        self.sigma_min = float(sigma_min)
+
+    def run(self, score, process, x, generator, check):
+        times = _level_times(process, self.levels, self.sigma_min)
+        sigmas = process.marginal(times)[1]
+        ratio = self.epsilon / float(sigmas[-1]) ** 2  # α_i / σ_i², the same at every level
+        if ratio >= 2:  # Langevin on N(0, σ²) diverges for α ≥ 4σ²; stay clear of it
+            raise ConfigError(
+                f"sampler ald: epsilon={self.epsilon:g} gives α/σ² = {ratio:.3g} ≥ 2 (unstable) with this schedule's "
+                f"σ_L = {float(sigmas[-1]):.3g}; set epsilon below {0.2 * float(sigmas[-1]) ** 2:.3g} (α/σ² = 0.2 as in NCSN)")
+        i = 0
+        for t, sigma in zip(times, sigmas):
+            alpha = self.epsilon * sigma**2 / sigmas[-1] ** 2
+            for _ in range(self.steps_per_level):
+                x = x + 0.5 * alpha * score(x, t) + alpha.sqrt() * _noise(x, generator)
+                check(x, i, t)
+                i += 1
+        return self.final_denoise(score, process, x, times[-1])
+
+
+def _reverse_step(score, process, x, t, t_next, generator):
+    """Reverse-SDE Euler–Maruyama step t → t_next with the exact ∫g² (ancestral on NCSN levels)."""
+    var = process.diffusion_integral(t, t_next)
+    mean = x - process.drift(x, t) * (t - t_next) + var * score(x, t)
+    return mean + var.sqrt() * _noise(x, generator)
+
+
+@SAMPLERS.register("em")
+class EulerMaruyama(Sampler):
+    """Reverse-time SDE (Song et al. 2021, eq. 6) by Euler–Maruyama, Tweedie denoising at the end."""
+
+    kind = "em"
+
+    def __init__(self, steps: int = 1000, denoise: bool = True):
+        _at_least(2, steps=steps)
+        self.steps, self.denoise = steps, denoise
+
+    def run(self, score, process, x, generator, check):
+        times = process.time_grid(self.steps)
+        for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+            x = _reverse_step(score, process, x, t, t_next, generator)
+            check(x, i, t_next)
+        return self.final_denoise(score, process, x, times[-1])
+
+
+@SAMPLERS.register("pc")
+class PredictorCorrector(Sampler):
+    """Predictor–corrector (Song et al. 2021, Alg. 2–3): EM predictor, Langevin corrector at a target snr.
+
+    The corrector's step is 2 (snr σ(t))²: score_sde's 2 (snr ‖z‖/‖s‖)² with both norms at their
+    expected ratio σ(t). The realised-norm version biases low-d samples (the step grows with the
+    very noise it multiplies) and its batch mean couples samples; this one does neither.
+    """
+
+    kind = "pc"
+
+    def __init__(self, steps: int = 500, snr: float = 0.16, corrector_steps: int = 1, denoise: bool = True):
+        _at_least(2, steps=steps)
+        _at_least(0, corrector_steps=corrector_steps)
+        _positive(snr=snr)
+        self.steps, self.snr, self.corrector_steps, self.denoise = steps, float(snr), corrector_steps, denoise
+
+    def run(self, score, process, x, generator, check):
+        times = process.time_grid(self.steps)
+        for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+            x = _reverse_step(score, process, x, t, t_next, generator)
+            step = 2 * (self.snr * process.marginal_std(t_next)) ** 2
+            for _ in range(self.corrector_steps):
+                x = x + step * score(x, t_next) + (2 * step).sqrt() * _noise(x, generator)
+            check(x, i, t_next)
+        return self.final_denoise(score, process, x, times[-1])
+
+
+def ode_velocity(score, process, x, t):
+    """Probability-flow ODE (Song et al. 2021, eq. 13): dx/dt = f(x, t) − ½ g(t)² s(x, t).
+
+    t is clamped to [eps, 1]: adaptive solvers overshoot the end of the interval and interpolate
+    back, and the VP marginals are undefined below t = 0.
+    """
+    t = t.clamp(process.eps, 1.0)
+    return process.drift(x, t) - 0.5 * process.diffusion(t) ** 2 * score(x, t)
+
+
+@SAMPLERS.register("ode")
+class ProbabilityFlowODE(Sampler):
+    """Probability-flow ODE from t = 1 to eps with an adaptive torchdiffeq solver (default dopri5)."""
+
+    kind = "ode"
+    requires_continuous = True
+
+    def __init__(self, rtol: float = 1e-5, atol: float = 1e-5, method: str = "dopri5", denoise: bool = True):
+        _positive(rtol=rtol, atol=atol)
+        self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
+
+    def run(self, score, process, x, generator, check):
+        from torchdiffeq import odeint
+
+        ts = torch.tensor([1.0, process.eps], dtype=x.dtype, device=x.device)
+        try:
+            x = odeint(lambda t, y: ode_velocity(score, process, y, t), x, ts, rtol=self.rtol, atol=self.atol,
+                       method=self.method)[-1]
+        except AssertionError:  # torchdiffeq asserts on an underflowing step: the state blew up
+            raise _Diverged(score.nfe) from None
+        check(x, score.nfe - 1, ts[-1])
+        return self.final_denoise(score, process, x, ts[-1])
+
+
+@SAMPLERS.register("heun")
+class Heun(Sampler):
+    """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1), Euler last step."""
+
+    kind = "heun"
+    requires_continuous = True
+
+    def __init__(self, steps: int = 50, denoise: bool = True):
+        _at_least(2, steps=steps)
+        self.steps, self.denoise = steps, denoise
+
+    def run(self, score, process, x, generator, check):
+        times = process.time_grid(self.steps)
+        for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+            dt = t_next - t
+            d = ode_velocity(score, process, x, t)
+            x_euler = x + dt * d
+            if i < len(times) - 2:
+                x = x + dt * 0.5 * (d + ode_velocity(score, process, x_euler, t_next))
+            else:
+                x = x_euler
+            check(x, i, t_next)
+        return self.final_denoise(score, process, x, times[-1])
+
+
+def build_sampler(name: str, spec: dict) -> Sampler:
+    """Sampler `name` from its config entry `{kind: ..., **params}`."""
+    return build(SAMPLERS, spec, where=f"samplers.{name}")
