@@ -59,3 +59,17 @@ def objective_entries(config: dict) -> dict[str, dict]:
             raise ConfigError(f"objectives: {name!r} listed twice")
         out[name] = dict(params)
     return out
+
+
+OVERRIDABLE = ("train", "evaluate")  # sections a dataset entry may override for its own runs
+
+
+def section(config: dict, name: str, dataset: str) -> dict:
+    """The `train:` or `evaluate:` settings for runs on `dataset`: the top-level section updated
+    with the dataset entry's own (e.g. a different network or step count for images)."""
+    return {**config[name], **config["datasets"][dataset].get(name, {})}
+
+
+def dataset_params(config: dict, dataset: str) -> dict:
+    """The dataset entry without its section overrides: what the dataset builder takes."""
+    return {k: v for k, v in config["datasets"][dataset].items() if k not in OVERRIDABLE}

@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import objective_entries
+from .config import dataset_params, objective_entries
 from .data import DATASETS, dataset_info
 from .errors import ConfigError
 from .objectives import OBJECTIVES
@@ -48,8 +48,12 @@ def objective_names() -> list[str]:
 
 
 def check_names(config: dict) -> None:
-    """Every registry name in the config exists (the schema checks only the shape)."""
-    for section, registry in (("datasets", DATASETS), ("schedules", PROCESSES)):
+    """Every registry name in the config exists and every entry's parameters are valid
+    (the schema checks only the shape); nothing is loaded or trained."""
+    from .objectives import build_objective
+    from .samplers import SAMPLERS, build_sampler
+
+    for section, registry in (("datasets", DATASETS), ("schedules", PROCESSES), ("samplers", SAMPLERS)):
         for name, spec in config[section].items():
             if spec["kind"] not in registry:
                 raise ConfigError(
@@ -58,6 +62,10 @@ def check_names(config: dict) -> None:
     for name in objective_entries(config):
         if name not in objective_names():
             raise ConfigError(f"objectives: unknown objective {name!r}; valid: {', '.join(objective_names())}")
+        if name != ORACLE:
+            build_objective(name, objective_params(config, name))  # refuses bad parameters by name
+    for name, spec in config["samplers"].items():
+        build_sampler(name, spec)
 
 
 def check_run(config: dict, run: RunSpec) -> None:
@@ -71,13 +79,32 @@ def check_run(config: dict, run: RunSpec) -> None:
 
 def train_compatible(config: dict, dataset: str, objective: str, schedule: str) -> tuple[bool, str]:
     """Can this objective be trained on this dataset? (ok, reason when not)."""
-    synthetic, dim = dataset_info(config["datasets"][dataset])
+    synthetic, dim = dataset_info(dataset_params(config, dataset))
     params = objective_entries(config)[objective]
     if objective == ORACLE and not synthetic:
         return False, f"oracle needs a known density; {dataset} is real data"
     max_dim = params.get("max_dim", EXACT_MAX_DIM)
     if objective == "exact" and dim > max_dim:
         return False, f"exact score matching costs d={dim} backward passes per step, above objectives.exact.max_dim={max_dim}"
+    return True, ""
+
+
+def sample_compatible(config: dict, run: RunSpec, sampler: str) -> tuple[bool, str]:
+    """Can this sampler run on this run's schedule? (ok, reason when not)."""
+    from .samplers import SAMPLERS
+
+    sampler_cls = SAMPLERS.get(config["samplers"][sampler]["kind"])
+    schedule = config["schedules"][run.schedule]["kind"]
+    if sampler_cls.requires_continuous and PROCESSES.get(schedule).discrete:
+        return False, f"{sampler} integrates an ODE over continuous t; schedule {run.schedule} ({schedule}) is discrete"
+    return True, ""
+
+
+def likelihood_compatible(config: dict, run: RunSpec) -> tuple[bool, str]:
+    """NLL needs the probability-flow ODE, which needs a continuous-time schedule."""
+    schedule = config["schedules"][run.schedule]["kind"]
+    if PROCESSES.get(schedule).discrete:
+        return False, f"NLL needs the probability-flow ODE; schedule {run.schedule} ({schedule}) is discrete"
     return True, ""
 
 
@@ -98,3 +125,13 @@ def runs(config: dict) -> tuple[list[RunSpec], list[tuple[RunSpec, str]]]:
     if not valid:
         raise ConfigError("grid: every combination was skipped; " + "; ".join(sorted({r for _, r in skipped})))
     return valid, skipped
+
+
+def select(config: dict, **filters) -> list[RunSpec]:
+    """The valid runs whose fields equal every given (non-None) filter."""
+    valid, _ = runs(config)
+    for key, value in filters.items():
+        if value is not None and value not in {getattr(r, key) for r in valid} | {None}:
+            names = sorted({str(getattr(r, key)) for r in valid})
+            raise ConfigError(f"--{key}: no valid run has {key} {value!r}; valid: {', '.join(names)}")
+    return [r for r in valid if all(v is None or getattr(r, k) == v for k, v in filters.items())]

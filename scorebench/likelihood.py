@@ -25,10 +25,9 @@ DIVERGENCES = ("exact", "hutchinson")
 
 def _divergence_exact(score_fn, process, x, t):
     def velocity(xb, tb):
-        return ode_velocity(score_fn, process, xb, tb[0])
+        return ode_velocity(score_fn, process, xb, tb)
 
-    v, trace = jacobian_trace(velocity, x, t.expand(x.shape[0]))
-    return v, trace
+    return jacobian_trace(velocity, x, t.expand(x.shape[0]))
 
 
 def _divergence_hutchinson(score_fn, process, x, t, eps):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import dataset_params, section
 from .data import Dataset, build_dataset
 from .errors import ConfigError
 from .grid import ORACLE, RunSpec, check_run, objective_params, train_compatible
@@ -15,7 +16,7 @@ from .train import TrainConfig, train
 def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
     """The run's dataset and noise process (σ_max resolved from its training data)."""
     check_run(config, run)
-    dataset = build_dataset(run.dataset, config["datasets"][run.dataset])
+    dataset = build_dataset(run.dataset, dataset_params(config, run.dataset))
     return dataset, build_process(run.schedule, config["schedules"][run.schedule], dataset.train)
 
 
@@ -27,7 +28,7 @@ def train_run(config: dict, run: RunSpec, results: str | Path = "results") -> di
         raise ConfigError(f"{run.id}: {reason}")
     dataset, process = prepare(config, run)
     out = run.directory(results, config["name"])
-    cfg = TrainConfig.from_dict(config["train"])
+    cfg = TrainConfig.from_dict(section(config, "train", run.dataset))
     if run.objective == ORACLE:
         rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
                "process": process.spec(), "process_notes": process.notes, "provenance": provenance()}

@@ -16,7 +16,7 @@ import torch
 from .errors import ConfigError
 from .registry import Registry, build
 from .rng import PerSample, randn
-from .sde import NoiseProcess
+from .sde import NoiseProcess, _bcast
 
 SAMPLERS: Registry = Registry("sampler")
 
@@ -223,8 +223,8 @@ def ode_velocity(score, process, x, t):
     t is clamped to [eps, 1]: adaptive solvers overshoot the end of the interval and interpolate
     back, and the VP marginals are undefined below t = 0.
     """
-    t = t.clamp(process.eps, 1.0)
-    return process.drift(x, t) - 0.5 * process.diffusion(t) ** 2 * score(x, t)
+    t = t.clamp(process.eps, 1.0).expand(x.shape[0])
+    return process.drift(x, t) - 0.5 * _bcast(process.diffusion(t) ** 2, x) * score(x, t)
 
 
 @SAMPLERS.register("ode")
