@@ -1,4 +1,7 @@
-"""`scorebench <verb>`: the only entry point the workflow uses."""
+"""`scorebench <verb>`: the only entry point the workflow uses.
+
+Every verb prints user errors as one line (`scorebench: error: ...`) and exits with 2.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,98 +17,129 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="benchmark config (YAML)")
-    p.add_argument("--dataset", required=True, help="dataset entry name in the config")
-    p.add_argument("--objective", required=True, help="objective name in the config")
-    p.add_argument("--schedule", required=True, help="schedule entry name in the config")
-    p.add_argument("--seed", type=_nonneg_int, required=True, help="training seed")
     p.add_argument("--results", default="results", help="results root (default: results)")
 
 
-def _filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="benchmark config (YAML)")
-    p.add_argument("--dataset", help="only runs of this dataset entry")
-    p.add_argument("--objective", help="only runs of this objective")
-    p.add_argument("--schedule", help="only runs of this schedule entry")
-    p.add_argument("--seed", type=_nonneg_int, help="only runs of this seed")
-    p.add_argument("--results", default="results", help="results root (default: results)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-
-
-def _selected(args):
+def _load(path):
     from . import config as cfg
-    from .grid import select
 
-    config = cfg.load(args.config)
-    return config, select(config, dataset=args.dataset, objective=args.objective, schedule=args.schedule, seed=args.seed)
+    return cfg.load(path)
+
+
+def _sampler(config: dict, name: str | None) -> str | None:
+    if name is not None and name not in config["samplers"]:
+        raise ConfigError(f"--sampler: the config has no sampler {name!r}; it has: {', '.join(config['samplers']) or 'none'}")
+    return name
+
+
+def cmd_train(args) -> int:
+    from .grid import RunSpec
+    from .run import train_run
+
+    config = _load(args.config)
+    rec = train_run(config, RunSpec(args.dataset, args.objective, args.schedule, args.seed), args.results,
+                    record_failure=args.record_failure)
+    run_id = rec["run"]["id"]
+    if rec["status"] == "diverged":
+        print(f"scorebench: {run_id} diverged at step {rec['diverged_step']} (non-finite loss); "
+              "recorded with status=diverged — lower train.lr or train.grad_clip", file=sys.stderr)
+    elif rec["status"] == "failed":
+        print(f"scorebench: {run_id} failed and was recorded as failed: {rec['reason']}", file=sys.stderr)
+    else:
+        print(f"{run_id}: {rec['steps']} steps in {rec['train_seconds']:.1f} s")
+    return 0
 
 
 def cmd_sample(args) -> int:
     from .evaluate import sample_run
+    from .grid import select
 
-    config, runs = _selected(args)
-    if args.sampler not in config["samplers"]:
-        raise ConfigError(f"--sampler: the config has no sampler {args.sampler!r}; it has: {', '.join(config['samplers'])}")
-    for run in runs:
-        rec = sample_run(config, run, args.sampler, args.results, args.device)
+    config = _load(args.config)
+    sampler = _sampler(config, args.sampler)
+    for run in select(config, dataset=args.dataset):
+        rec = sample_run(config, run, sampler, args.results, args.device)
         seconds = rec.get("stats", {}).get("seconds", 0.0)
-        print(f"{run.id} {args.sampler}: {rec['status']}{' (' + rec['reason'] + ')' if rec.get('reason') else ''} {seconds:.2f} s")
+        print(f"{run.id} {sampler}: {rec['status']} {seconds:.2f} s {rec['reason']}".rstrip())
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import model_rows, sample_rows, write_rows
+    from .evaluate import evaluate_runs, write_rows
+    from .grid import select
+    from .layout import METRICS, MODEL_METRICS, Layout
 
-    config, runs = _selected(args)
-    if args.sampler is not None and args.sampler not in config["samplers"]:
-        raise ConfigError(f"--sampler: the config has no sampler {args.sampler!r}; it has: {', '.join(config['samplers'])}")
-    for run in runs:
-        if args.sampler is None:
-            rows, name = model_rows(config, run, args.results, args.device), "model"
-        else:
-            rows, name = sample_rows(config, run, args.sampler, args.results), args.sampler
-        write_rows(rows, run.directory(args.results, config["name"]) / "metrics" / f"{name}.json")
-        print(f"{run.id} {name}: " + ", ".join(f"{r['metric']}={r['value']:.4g}" for r in rows))
+    config = _load(args.config)
+    sampler = _sampler(config, args.sampler)
+    rows = evaluate_runs(config, select(config, dataset=args.dataset), sampler, args.results, args.device)
+    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset, name=sampler or MODEL_METRICS))
+    for r in rows:
+        print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} {r['status']}")
     return 0
 
 
-def cmd_train(args) -> int:
-    from . import config as cfg
-    from .grid import RunSpec
-    from .run import train_run
+def cmd_grid(args) -> int:
+    from .grid import describe
 
-    config = cfg.load(args.config)
-    rec = train_run(config, RunSpec(args.dataset, args.objective, args.schedule, args.seed), args.results)
-    if rec["status"] == "diverged":
-        print(f"scorebench: {rec['run']['id']} diverged at step {rec['diverged_step']} (non-finite loss); "
-              "recorded with status=diverged — lower train.lr or train.grad_clip", file=sys.stderr)
-    else:
-        print(f"{rec['run']['id']}: {rec['steps']} steps in {rec['train_seconds']:.1f} s")
+    print(describe(_load(args.config)))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    path = build_report(_load(args.config), args.results)
+    print(f"report: {path}")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scorebench", description="Benchmark suite for score-based generative models.")
     verbs = p.add_subparsers(dest="verb", required=True)
+
     t = verbs.add_parser("train", help="train one run (resumes from its checkpoint)",
-                         description="Train one dataset × objective × schedule × seed run into results/<name>/runs/.")
-    _run_args(t)
+                         description="Train one dataset × objective × schedule × seed run into "
+                                     "results/<name>/runs/<dataset>/<objective>/<schedule>/seed<N>/.")
+    _common(t)
+    t.add_argument("--dataset", required=True, help="dataset entry name in the config")
+    t.add_argument("--objective", required=True, help="objective name in the config")
+    t.add_argument("--schedule", required=True, help="schedule entry name in the config")
+    t.add_argument("--seed", type=_nonneg_int, required=True, help="training seed")
+    t.add_argument("--record-failure", action="store_true",
+                   help="save an error during loading or training as a failed run (exit 0) instead of exiting with 2")
     t.set_defaults(func=cmd_train)
 
-    s = verbs.add_parser("sample", help="draw samples with one sampler for the selected runs",
-                         description="Sample every selected run with one sampler into runs/<run>/samples/<sampler>.pt.")
-    _filters(s)
+    s = verbs.add_parser("sample", help="sample every run of one dataset with one sampler",
+                         description="Draw evaluate.n_samples samples from every valid run of DATASET with SAMPLER "
+                                     "into results/<name>/samples/<dataset>/<sampler>/.")
+    _common(s)
+    s.add_argument("--dataset", required=True, help="dataset entry name in the config")
     s.add_argument("--sampler", required=True, help="sampler entry name in the config")
+    s.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     s.set_defaults(func=cmd_sample)
 
-    e = verbs.add_parser("evaluate", help="compute metric rows for the selected runs",
-                         description="Without --sampler: the model's metrics (train time, Fisher divergence, NLL) "
-                                     "into metrics/model.json; with --sampler: that sampler's sample metrics into "
-                                     "metrics/<sampler>.json.")
-    _filters(e)
-    e.add_argument("--sampler", help="evaluate this sampler's samples (default: the model itself)")
+    e = verbs.add_parser("evaluate", help="metric rows of every run of one dataset",
+                         description="Without --sampler: the models' metrics (training time, Fisher divergence, NLL) "
+                                     "into results/<name>/metrics/<dataset>/model.json; with --sampler: that "
+                                     "sampler's sample metrics into .../<sampler>.json.")
+    _common(e)
+    e.add_argument("--dataset", required=True, help="dataset entry name in the config")
+    e.add_argument("--sampler", help="evaluate this sampler's samples (default: the models themselves)")
+    e.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     e.set_defaults(func=cmd_evaluate)
+
+    g = verbs.add_parser("grid", help="list the runs a config expands to, and the skipped combinations with reasons",
+                         description="Validate CONFIG and list its runs, their compatible samplers, and every skipped "
+                                     "combination with the reason. Nothing is run or written.")
+    g.add_argument("config", help="benchmark config (YAML)")
+    g.set_defaults(func=cmd_grid)
+
+    r = verbs.add_parser("report", help="collect metrics into summary.csv, figures and report.html",
+                         description="Build results/<name>/summary.csv, figures/ and the self-contained report.html "
+                                     "from the metrics already computed; never trains or samples.")
+    _common(r)
+    r.set_defaults(func=cmd_report)
     return p
 
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import torch
 
-from .config import section
+from .config import dataset_params, section
+from .data import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .grid import RunSpec, likelihood_compatible, sample_compatible
 from .io import provenance, save_json, save_torch
+from .layout import MODEL_FILE, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
@@ -65,16 +67,33 @@ def row(run: RunSpec, sampler: str, metric: str, value: float, status: str = "ok
 
 
 def load_score(config: dict, run: RunSpec, results: str | Path, device="cpu"):
-    """(score function, dataset, process, training record) of a trained or oracle run."""
+    """(score function or None when training did not succeed, dataset, process, training record)."""
     dataset, process = prepare(config, run)
-    path = run.directory(results, config["name"]) / "model.pt"
+    path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
     if not path.exists():
         raise ScorebenchError(f"{path}: no trained model; run `scorebench train` for {run.id} first")
     record = torch.load(path, map_location=device, weights_only=False)
+    if record["status"] != "ok":
+        return None, dataset, process, record
     if record.get("oracle"):
         return OracleScore(dataset.mixture, process), dataset, process, record
     model, record = load_model(path, dataset, map_location=device)
     return model.to(device), dataset, model.process, record
+
+
+def trained_failure(record: dict) -> str:
+    """Why a run has no usable model, from its training record."""
+    if record["status"] == "diverged":
+        return f"training diverged at step {record['diverged_step']}"
+    return f"training failed: {record.get('reason', 'unknown error')}"
+
+
+def metric_names(config: dict, run: RunSpec, sampler: str | None) -> list[str]:
+    """The metrics a (run, sampler) reports; sampler None: the model's own metrics."""
+    synthetic, _ = dataset_info(dataset_params(config, run.dataset))
+    if sampler is None:
+        return ["train_seconds", "nll_bits_per_dim"] + (["fisher_divergence", "nll_gap_bits_per_dim"] if synthetic else [])
+    return ["sample_seconds", "nfe"] + (["mode_weight_tv", "sliced_wasserstein"] if synthetic else [])
 
 
 def _seed(run: RunSpec, salt: str) -> int:
@@ -83,43 +102,43 @@ def _seed(run: RunSpec, salt: str) -> int:
 
 
 def sample_run(config: dict, run: RunSpec, sampler: str, results: str | Path = "results", device="cpu") -> dict:
-    """Draw `evaluate.n_samples` samples of `run` with `sampler` into samples/<sampler>.pt."""
-    out = run.directory(results, config["name"]) / "samples" / f"{sampler}.pt"
+    """Draw `evaluate.n_samples` samples of `run` with `sampler` and save them with their stats.
+
+    Skips (incompatible pair), failed training and diverging samplers are saved as records too.
+    """
+    out = Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields())
     record = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler], "provenance": provenance()}
-    ok, reason = sample_compatible(config, run, sampler)
-    if not ok:
-        save_torch(record | {"status": "skipped", "reason": reason}, out)
-        return record | {"status": "skipped", "reason": reason}
-    score, dataset, process, trained = load_score(config, run, results, device)
-    if trained["status"] != "ok":
-        reason = f"training {trained['status']} at step {trained.get('diverged_step')}"
-        save_torch(record | {"status": trained["status"], "reason": reason}, out)
-        return record | {"status": trained["status"], "reason": reason}
-    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
-    sampler_fn = build_sampler(sampler, config["samplers"][sampler])
-    try:
-        x, stats = sampler_fn(score, process, (cfg.n_samples, *dataset.shape), device=device,
-                              generator=torch.Generator(device).manual_seed(_seed(run, sampler)))
-    except ConfigError as err:  # e.g. an ALD step size that is unstable for this schedule
-        save_torch(record | {"status": "failed", "reason": str(err)}, out)
-        return record | {"status": "failed", "reason": str(err)}
-    reason = f"non-finite state at step {stats['diverged_step']}" if stats["status"] != "ok" else ""
-    record |= {"status": stats["status"], "reason": reason, "stats": stats, "samples": x.cpu()}
+    record |= _draw(config, run, sampler, results, device)
     save_torch(record, out)
     return record
 
 
+def _draw(config, run, sampler, results, device) -> dict:
+    ok, reason = sample_compatible(config, run, sampler)
+    if not ok:
+        return {"status": "skipped", "reason": reason}
+    score, dataset, process, trained = load_score(config, run, results, device)
+    if score is None:
+        return {"status": trained["status"], "reason": trained_failure(trained)}
+    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
+    try:
+        x, stats = build_sampler(sampler, config["samplers"][sampler])(
+            score, process, (cfg.n_samples, *dataset.shape), device=device,
+            generator=torch.Generator(device).manual_seed(_seed(run, sampler)))
+    except ConfigError as err:  # e.g. an ALD step size that is unstable for this schedule
+        return {"status": "failed", "reason": str(err)}
+    reason = f"non-finite state at step {stats['diverged_step']}" if stats["status"] != "ok" else ""
+    return {"status": stats["status"], "reason": reason, "stats": stats, "samples": x.cpu()}
+
+
 def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = "results") -> list[dict]:
     """Metric rows of one (run, sampler) from its saved samples."""
-    rec = torch.load(run.directory(results, config["name"]) / "samples" / f"{sampler}.pt", weights_only=False)
-    names = ["sample_seconds", "nfe"]
-    dataset, _ = prepare(config, run)
-    if dataset.synthetic:
-        names += ["mode_weight_tv", "sliced_wasserstein"]
+    rec = torch.load(Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields()), weights_only=False)
     if rec["status"] != "ok":
-        return [row(run, sampler, m, math.nan, rec["status"], rec["reason"]) for m in names]
+        return [row(run, sampler, m, math.nan, rec["status"], rec["reason"]) for m in metric_names(config, run, sampler)]
     stats = rec["stats"]
     rows = [row(run, sampler, "sample_seconds", stats["seconds"]), row(run, sampler, "nfe", stats["nfe"])]
+    dataset, _ = prepare(config, run)
     if dataset.synthetic:
         cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
         x = rec["samples"]
@@ -134,30 +153,29 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = "results", devi
     """Rows that belong to the model: training time, Fisher divergence, NLL and its gap to the truth."""
     cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
     score, dataset, process, trained = load_score(config, run, results, device)
-    names = ["train_seconds"] + (["fisher_divergence"] if dataset.synthetic else [])
-    nll_ok, nll_reason = likelihood_compatible(config, run)
-    nll_names = ["nll_bits_per_dim"] + (["nll_gap_bits_per_dim"] if dataset.synthetic else [])
-    if trained["status"] != "ok":
-        reason = f"training diverged at step {trained.get('diverged_step')}"
-        return [row(run, MODEL, "train_seconds", trained["train_seconds"], trained["status"], reason)] + \
-            [row(run, MODEL, m, math.nan, trained["status"], reason) for m in names[1:] + nll_names]
+    if score is None:
+        reason = trained_failure(trained)
+        return [row(run, MODEL, m, math.nan, trained["status"], reason) for m in metric_names(config, run, None)]
     rows = [row(run, MODEL, "train_seconds", trained["train_seconds"], detail=f"{trained['steps']} steps")]
     if dataset.synthetic:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
                                generator=torch.Generator().manual_seed(_seed(run, "fisher")))
         rows.append(row(run, MODEL, "fisher_divergence", fd))
+    nll_names = [m for m in metric_names(config, run, None) if m.startswith("nll")]
+    nll_ok, nll_reason = likelihood_compatible(config, run)
     if not nll_ok:
         return rows + [row(run, MODEL, m, math.nan, "skipped", nll_reason) for m in nll_names]
     x = dataset.test[: cfg.nll_points].to(device)
     x = dataset.dequantize(x, torch.Generator(device).manual_seed(_seed(run, "dequantize")))
     divergence = cfg.divergence if cfg.divergence != "auto" else (
         "exact" if dataset.dim <= cfg.exact_divergence_max_dim else "hutchinson")
-    logp, rec = log_likelihood(score, process, x, divergence=divergence,
-                               seeds=range(_seed(run, "hutchinson"), _seed(run, "hutchinson") + len(x)))
+    first = _seed(run, "hutchinson")
+    logp, rec = log_likelihood(score, process, x, divergence=divergence, seeds=range(first, first + len(x)))
     bpd = bits_per_dim(logp.cpu(), dataset.dim, dataset.levels)
     if not torch.isfinite(bpd).all():
         return rows + [row(run, MODEL, m, math.nan, "failed", "non-finite log-likelihood") for m in nll_names]
-    detail = f"PF-ODE {rec['solver']} rtol={rec['rtol']} atol={rec['atol']}, {divergence} divergence, {len(x)} test points, nfe={rec['nfe']}"
+    detail = (f"PF-ODE {rec['solver']} rtol={rec['rtol']} atol={rec['atol']}, {divergence} divergence, "
+              f"{len(x)} test points, nfe={rec['nfe']}")
     rows.append(row(run, MODEL, "nll_bits_per_dim", bpd.mean(), detail=detail))
     if dataset.synthetic:
         true = bits_per_dim(dataset.mixture.log_prob(x.cpu().double()).float(), dataset.dim)
@@ -165,8 +183,22 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = "results", devi
     return rows
 
 
+def evaluate_runs(config: dict, runs: list[RunSpec], sampler: str | None, results: str | Path = "results",
+                  device="cpu") -> list[dict]:
+    """Rows of `runs` for `sampler` (None: the model rows). A run whose evaluation raises is recorded
+    as failed rows naming the error; the other runs go on."""
+    rows = []
+    for run in runs:
+        try:
+            rows += model_rows(config, run, results, device) if sampler is None else sample_rows(config, run, sampler, results)
+        except (ScorebenchError, RuntimeError, ValueError) as err:
+            rows += [row(run, sampler or MODEL, m, math.nan, "failed", f"{type(err).__name__}: {err}")
+                     for m in metric_names(config, run, sampler)]
+    return rows
+
+
 def write_rows(rows: list[dict], path: str | Path) -> None:
-    """metrics/<name>.json: the rows plus the versions that made them."""
+    """A metrics file: the rows plus the versions that made them."""
     save_json({"rows": rows, "provenance": provenance()}, path)
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
-from .config import dataset_params, objective_entries
+from .config import dataset_params, objective_entries, section
 from .data import DATASETS, dataset_info
 from .errors import ConfigError
 from .objectives import OBJECTIVES
@@ -34,12 +33,11 @@ class RunSpec:
     def id(self) -> str:
         return f"{self.dataset}/{self.objective}/{self.schedule}/seed{self.seed}"
 
-    def directory(self, results: str | Path, bench: str) -> Path:
-        return Path(results) / bench / "runs" / self.id
+    def fields(self) -> dict:
+        return {"dataset": self.dataset, "objective": self.objective, "schedule": self.schedule, "seed": self.seed}
 
     def as_dict(self) -> dict:
-        return {"dataset": self.dataset, "objective": self.objective, "schedule": self.schedule,
-                "seed": self.seed, "id": self.id}
+        return self.fields() | {"id": self.id}
 
 
 def objective_names() -> list[str]:
@@ -50,14 +48,16 @@ def objective_names() -> list[str]:
 def check_names(config: dict) -> None:
     """Every registry name in the config exists and every entry's parameters are valid
     (the schema checks only the shape); nothing is loaded or trained."""
+    from .evaluate import EvaluateConfig
     from .objectives import build_objective
     from .samplers import SAMPLERS, build_sampler
+    from .train import TrainConfig
 
-    for section, registry in (("datasets", DATASETS), ("schedules", PROCESSES), ("samplers", SAMPLERS)):
-        for name, spec in config[section].items():
+    for key, registry in (("datasets", DATASETS), ("schedules", PROCESSES), ("samplers", SAMPLERS)):
+        for name, spec in config[key].items():
             if spec["kind"] not in registry:
                 raise ConfigError(
-                    f"{section}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; valid: {', '.join(registry.keys())}"
+                    f"{key}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; valid: {', '.join(registry.keys())}"
                 )
     for name in objective_entries(config):
         if name not in objective_names():
@@ -66,15 +66,18 @@ def check_names(config: dict) -> None:
             build_objective(name, objective_params(config, name))  # refuses bad parameters by name
     for name, spec in config["samplers"].items():
         build_sampler(name, spec)
+    for dataset in config["datasets"]:
+        TrainConfig.from_dict(section(config, "train", dataset))
+        EvaluateConfig.from_dict(section(config, "evaluate", dataset))
 
 
 def check_run(config: dict, run: RunSpec) -> None:
     """The run's names are entries of this config (and of the registries)."""
     check_names(config)
-    for section, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
-        entries = objective_entries(config) if section == "objectives" else config[section]
+    for key, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
+        entries = objective_entries(config) if key == "objectives" else config[key]
         if name not in entries:
-            raise ConfigError(f"{section}: the config has no entry {name!r}; it has: {', '.join(entries)}")
+            raise ConfigError(f"{key}: the config has no entry {name!r}; it has: {', '.join(entries)}")
 
 
 def train_compatible(config: dict, dataset: str, objective: str, schedule: str) -> tuple[bool, str]:
@@ -135,3 +138,19 @@ def select(config: dict, **filters) -> list[RunSpec]:
             names = sorted({str(getattr(r, key)) for r in valid})
             raise ConfigError(f"--{key}: no valid run has {key} {value!r}; valid: {', '.join(names)}")
     return [r for r in valid if all(v is None or getattr(r, k) == v for k, v in filters.items())]
+
+
+def describe(config: dict) -> str:
+    """A human-readable listing of what will run and what is skipped, with the reasons."""
+    valid, skipped = runs(config)
+    lines = [f"{len(valid)} runs to train:"]
+    for run in valid:
+        samplers = [s for s in config["samplers"] if sample_compatible(config, run, s)[0]]
+        lines.append(f"  {run.id}  samplers: {', '.join(samplers) or '-'}")
+    lines.append(f"{len(skipped)} combinations skipped:")
+    lines += [f"  {run.id}: {reason}" for run, reason in skipped]
+    sampler_skips = sorted({(run.schedule, s, sample_compatible(config, run, s)[1]) for run in valid
+                            for s in config["samplers"] if not sample_compatible(config, run, s)[0]})
+    lines.append(f"{len(sampler_skips)} sampler × schedule pairs skipped:")
+    lines += [f"  {s} on {sched}: {reason}" for sched, s, reason in sampler_skips]
+    return "\n".join(lines)

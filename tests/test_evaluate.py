@@ -30,17 +30,20 @@ def results(tmp_path_factory):
             out = run_cli("train", path, "--dataset", dataset, "--objective", objective, "--schedule", schedule,
                           "--seed", 0, "--results", root / "results")
             assert out.returncode == 0, out.stderr
-    for sampler in CONFIG["samplers"]:
-        for verb in ("sample", "evaluate"):
-            out = run_cli(verb, path, "--sampler", sampler, "--results", root / "results")
-            assert out.returncode == 0, out.stderr
-    out = run_cli("evaluate", path, "--results", root / "results")
-    assert out.returncode == 0, out.stderr
-    return root / "results/ev/runs"
+    for dataset in ("toy", "digits"):
+        for sampler in CONFIG["samplers"]:
+            for verb in ("sample", "evaluate"):
+                out = run_cli(verb, path, "--dataset", dataset, "--sampler", sampler, "--results", root / "results")
+                assert out.returncode == 0, out.stderr
+        out = run_cli("evaluate", path, "--dataset", dataset, "--results", root / "results")
+        assert out.returncode == 0, out.stderr
+    return root / "results/ev"
 
 
 def rows(results, run, name):
-    return {r["metric"]: r for r in json.loads((results / run / "metrics" / f"{name}.json").read_text())["rows"]}
+    dataset, objective, schedule, seed = run.split("/")
+    return {r["metric"]: r for r in json.loads((results / "metrics" / dataset / f"{name}.json").read_text())["rows"]
+            if (r["objective"], r["schedule"], f"seed{r['seed']}") == (objective, schedule, seed)}
 
 
 def test_oracle_rows_show_the_pitfall_and_the_exact_nll(results):
@@ -57,7 +60,7 @@ def test_incompatible_pairs_are_recorded_with_the_reason(results):
     assert ode["nfe"]["status"] == "skipped" and "discrete" in ode["nfe"]["detail"] and math.isnan(ode["nfe"]["value"])
     nll = rows(results, "toy/dsm/ncsn/seed0", "model")["nll_bits_per_dim"]
     assert nll["status"] == "skipped" and "discrete" in nll["detail"]
-    assert not (results / "digits/oracle").exists()  # oracle is not a valid run on real data
+    assert not (results / "runs/digits/oracle").exists()  # oracle is not a valid run on real data
 
 
 def test_real_data_rows_have_bits_per_dim_and_no_ground_truth(results):
@@ -65,21 +68,23 @@ def test_real_data_rows_have_bits_per_dim_and_no_ground_truth(results):
     assert set(model) == {"train_seconds", "nll_bits_per_dim"}
     # a barely trained model: finite, and above the 0 bits/dim no model can beat
     assert 0 < model["nll_bits_per_dim"]["value"] < 50 and model["nll_bits_per_dim"]["unit"] == "bits/dim"
-    samples = torch.load(results / "digits/dsm/vp/seed0/samples/ode.pt", weights_only=False)
+    samples = torch.load(results / "samples/digits/ode/dsm/vp/seed0.pt", weights_only=False)
     assert samples["samples"].shape == (200, 1, 8, 8) and samples["stats"]["nfe"] > 0
 
 
 def test_every_row_has_the_contract_columns(results):
     from scorebench.evaluate import ROW_COLUMNS
 
-    for path in results.rglob("metrics/*.json"):
+    files = list(results.rglob("metrics/*/*.json"))
+    assert len(files) == 2 * 4
+    for path in files:
         for r in json.loads(path.read_text())["rows"]:
             assert set(r) == set(ROW_COLUMNS)
 
 
 def test_bad_sampler_setting_fails_before_any_work(tmp_path, write_config):
     config = dict(CONFIG, samplers={"em": {"kind": "em", "steps": -3}})
-    out = run_cli("sample", write_config(config), "--sampler", "em", "--results", tmp_path / "r")
+    out = run_cli("sample", write_config(config), "--dataset", "toy", "--sampler", "em", "--results", tmp_path / "r")
     assert out.returncode == 2 and "samplers.em" not in out.stdout and "steps" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 

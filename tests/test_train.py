@@ -9,6 +9,7 @@ import torch
 
 from scorebench import config as cfgmod
 from scorebench.grid import RunSpec
+from scorebench.layout import MODEL_FILE, Layout
 from scorebench.metrics import fisher_divergence
 from scorebench.run import prepare, train_run
 from scorebench.train import load_model
@@ -50,7 +51,7 @@ def test_all_objectives_learn_the_true_score(tmp_path):
         rec = train_run(config, run, tmp_path)
         assert rec["status"] == "ok"
         dataset, process = prepare(config, run)
-        model, _ = load_model(run.directory(tmp_path, "t") / "model.pt", dataset)
+        model, _ = load_model(Layout(tmp_path, "t").path(MODEL_FILE, **run.fields()), dataset)
         fds[objective] = fisher_divergence(model, dataset, process, generator=torch.Generator().manual_seed(0))
     baseline = fisher_divergence(gaussian_fit_score(dataset, process), dataset, process,
                                  generator=torch.Generator().manual_seed(0))

@@ -1,0 +1,24 @@
+# scorebench: train, sample, evaluate and report a benchmark grid.
+#   snakemake --cores all                                          # the embedded default
+#   snakemake --cores all --configfile config/benchmarks/<x>.yaml  # any other benchmark
+# A --configfile replaces the default instead of being merged into it.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+if not config:
+
+    configfile: "config/default.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        rules.report.output.html,

@@ -1,0 +1,36 @@
+"""Where every artefact of a benchmark lives under results/<name>/: one template per artefact.
+
+Templates use the grid's field names ({dataset}, {objective}, {schedule}, {seed}, {sampler},
+{name}), so the same strings serve as Snakemake wildcard patterns and, filled, as paths.
+Samples and metrics are grouped per (dataset, sampler): one workflow job does seconds of real
+work for every run of a dataset, instead of hundreds of jobs that each spend most of their time
+starting Python and importing torch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+RUN = "runs/{dataset}/{objective}/{schedule}/seed{seed}"
+MODEL_FILE = RUN + "/model.pt"
+TRAIN_LOG = RUN + "/train.csv"
+SAMPLES = "samples/{dataset}/{sampler}"
+SAMPLE = SAMPLES + "/{objective}/{schedule}/seed{seed}.pt"
+METRICS = "metrics/{dataset}/{name}.json"
+MODEL_METRICS = "model"  # the {name} of a dataset's model-level metrics file
+SUMMARY = "summary.csv"
+REPORT = "report.html"
+FIGURES = "figures"
+
+
+class Layout:
+    """Paths of one benchmark's artefacts under `results`/`bench`."""
+
+    def __init__(self, results: str | Path, bench: str):
+        self.root = Path(results) / bench
+
+    def path(self, template: str, **fields) -> Path:
+        return self.root / template.format(**fields)
+
+    def pattern(self, template: str) -> str:
+        """The template under this root with its wildcards left in (for Snakemake rules)."""
+        return str(self.root / template)
