@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the default grid (config/default.yaml) on this machine's cores; rules call the venv's `scorebench`
 run: install
-	$(BIN)/scorebench train config/default.yaml --dataset toy --objective dsm --schedule ve --seed 0
+	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores all
 
+# Debian packages the tests drive (Chromium), then the suite
 test: install
+	bash tests/system/install.sh
 	$(BIN)/python -m pytest
 
 clean:

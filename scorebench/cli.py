@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from .errors import ConfigError, ScorebenchError
+from .layout import RESULTS
 
 
 def _nonneg_int(text: str) -> int:
@@ -19,7 +20,7 @@ def _nonneg_int(text: str) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="benchmark config (YAML)")
-    p.add_argument("--results", default="results", help="results root (default: results)")
+    p.add_argument("--results", default=RESULTS, help=f"results root (default: {RESULTS})")
 
 
 def _load(path):
@@ -116,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--dataset", required=True, help="dataset entry name in the config")
     s.add_argument("--sampler", required=True, help="sampler entry name in the config")
-    s.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    s.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
     s.set_defaults(func=cmd_sample)
 
     e = verbs.add_parser("evaluate", help="metric rows of every run of one dataset",
@@ -126,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     _common(e)
     e.add_argument("--dataset", required=True, help="dataset entry name in the config")
     e.add_argument("--sampler", help="evaluate this sampler's samples (default: the models themselves)")
-    e.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    e.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
     e.set_defaults(func=cmd_evaluate)
 
     g = verbs.add_parser("grid", help="list the runs a config expands to, and the skipped combinations with reasons",

@@ -29,8 +29,10 @@ def validate(config: dict) -> dict:
     if errors:
         err = errors[0]
         if err.validator == "additionalProperties":
-            allowed = ", ".join(sorted(err.schema.get("properties", {})))
-            raise ConfigError(f"{_where(err)}: {err.message}; allowed keys: {allowed}")
+            known = err.schema.get("properties", {})
+            unknown = sorted(set(err.instance) - set(known))
+            where = ".".join(str(p) for p in [*err.absolute_path, unknown[0]])
+            raise ConfigError(f"{where}: unknown key; allowed: {', '.join(sorted(known))}")
         raise ConfigError(f"{_where(err)}: {err.message}")
     for key, prop in schema()["properties"].items():
         if "default" in prop:

@@ -17,7 +17,7 @@ from .data import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .grid import RunSpec, likelihood_compatible, sample_compatible
 from .io import provenance, save_json, save_torch
-from .layout import MODEL_FILE, SAMPLE, Layout
+from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
@@ -32,6 +32,7 @@ UNITS = {
     "nll_bits_per_dim": "bits/dim", "nll_gap_bits_per_dim": "bits/dim", "fisher_divergence": "sigma^2-weighted",
     "mode_weight_tv": "total variation", "sliced_wasserstein": "data units",
 }
+METRICS = tuple(UNITS)  # every metric name a summary row can carry: the config's `metrics` choose among them
 
 
 @dataclass
@@ -44,6 +45,7 @@ class EvaluateConfig:
     divergence: str = "auto"  # exact up to exact_divergence_max_dim, Hutchinson above
     exact_divergence_max_dim: int = 32
     sw_projections: int = 256
+    device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "EvaluateConfig":
@@ -89,11 +91,15 @@ def trained_failure(record: dict) -> str:
 
 
 def metric_names(config: dict, run: RunSpec, sampler: str | None) -> list[str]:
-    """The metrics a (run, sampler) reports; sampler None: the model's own metrics."""
+    """The metrics a (run, sampler) reports (sampler None: the model's own), restricted to the
+    config's `metrics` list when it has one."""
     synthetic, _ = dataset_info(dataset_params(config, run.dataset))
     if sampler is None:
-        return ["train_seconds", "nll_bits_per_dim"] + (["fisher_divergence", "nll_gap_bits_per_dim"] if synthetic else [])
-    return ["sample_seconds", "nfe"] + (["mode_weight_tv", "sliced_wasserstein"] if synthetic else [])
+        names = ["train_seconds", "nll_bits_per_dim"] + (["fisher_divergence", "nll_gap_bits_per_dim"] if synthetic else [])
+    else:
+        names = ["sample_seconds", "nfe"] + (["mode_weight_tv", "sliced_wasserstein"] if synthetic else [])
+    wanted = config.get("metrics") or METRICS
+    return [m for m in names if m in wanted]
 
 
 def _seed(run: RunSpec, salt: str) -> int:
@@ -101,11 +107,12 @@ def _seed(run: RunSpec, salt: str) -> int:
     return run.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(salt)) % 1_000_003
 
 
-def sample_run(config: dict, run: RunSpec, sampler: str, results: str | Path = "results", device="cpu") -> dict:
-    """Draw `evaluate.n_samples` samples of `run` with `sampler` and save them with their stats.
-
-    Skips (incompatible pair), failed training and diverging samplers are saved as records too.
+def sample_run(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS, device=None) -> dict:
+    """Draw `evaluate.n_samples` samples of `run` with `sampler` (on `device`, default `evaluate.device`)
+    and save them with their stats. Skips (incompatible pair), failed training and diverging
+    samplers are saved as records too.
     """
+    device = device or EvaluateConfig.from_dict(section(config, "evaluate", run.dataset)).device
     out = Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields())
     record = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler], "provenance": provenance()}
     record |= _draw(config, run, sampler, results, device)
@@ -131,38 +138,45 @@ def _draw(config, run, sampler, results, device) -> dict:
     return {"status": stats["status"], "reason": reason, "stats": stats, "samples": x.cpu()}
 
 
-def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = "results") -> list[dict]:
+def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS) -> list[dict]:
     """Metric rows of one (run, sampler) from its saved samples."""
     rec = torch.load(Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields()), weights_only=False)
     if rec["status"] != "ok":
         return [row(run, sampler, m, math.nan, rec["status"], rec["reason"]) for m in metric_names(config, run, sampler)]
-    stats = rec["stats"]
+    names = metric_names(config, run, sampler)
+    stats, x = rec["stats"], rec["samples"]
     rows = [row(run, sampler, "sample_seconds", stats["seconds"]), row(run, sampler, "nfe", stats["nfe"])]
     dataset, _ = prepare(config, run)
-    if dataset.synthetic:
+    if "mode_weight_tv" in names:
+        rows.append(row(run, sampler, "mode_weight_tv", mode_weight_tv(x, dataset)))
+    if "sliced_wasserstein" in names:
         cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
-        x = rec["samples"]
         ref = dataset.mixture.sample(len(x), torch.Generator().manual_seed(_seed(run, "reference")))
         sw = sliced_wasserstein(x, ref, n_projections=cfg.sw_projections, generator=torch.Generator().manual_seed(0))
-        rows += [row(run, sampler, "mode_weight_tv", mode_weight_tv(x, dataset)),
-                 row(run, sampler, "sliced_wasserstein", sw, detail=f"vs {len(x)} fresh true samples")]
-    return rows
+        rows.append(row(run, sampler, "sliced_wasserstein", sw, detail=f"vs {len(x)} fresh true samples"))
+    return [r for r in rows if r["metric"] in names]
 
 
-def model_rows(config: dict, run: RunSpec, results: str | Path = "results", device="cpu") -> list[dict]:
+def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device=None) -> list[dict]:
     """Rows that belong to the model: training time, Fisher divergence, NLL and its gap to the truth."""
     cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
+    device = device or cfg.device
     score, dataset, process, trained = load_score(config, run, results, device)
     if score is None:
         reason = trained_failure(trained)
         return [row(run, MODEL, m, math.nan, trained["status"], reason) for m in metric_names(config, run, None)]
-    rows = [row(run, MODEL, "train_seconds", trained["train_seconds"], detail=f"{trained['steps']} steps")]
-    if dataset.synthetic:
+    names = metric_names(config, run, None)
+    rows = []
+    if "train_seconds" in names:
+        rows.append(row(run, MODEL, "train_seconds", trained["train_seconds"], detail=f"{trained['steps']} steps"))
+    if "fisher_divergence" in names:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
                                generator=torch.Generator().manual_seed(_seed(run, "fisher")))
         rows.append(row(run, MODEL, "fisher_divergence", fd))
-    nll_names = [m for m in metric_names(config, run, None) if m.startswith("nll")]
+    nll_names = [m for m in names if m.startswith("nll")]
     nll_ok, nll_reason = likelihood_compatible(config, run)
+    if not nll_names:
+        return rows
     if not nll_ok:
         return rows + [row(run, MODEL, m, math.nan, "skipped", nll_reason) for m in nll_names]
     x = dataset.test[: cfg.nll_points].to(device)
@@ -176,15 +190,16 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = "results", devi
         return rows + [row(run, MODEL, m, math.nan, "failed", "non-finite log-likelihood") for m in nll_names]
     detail = (f"PF-ODE {rec['solver']} rtol={rec['rtol']} atol={rec['atol']}, {divergence} divergence, "
               f"{len(x)} test points, nfe={rec['nfe']}")
-    rows.append(row(run, MODEL, "nll_bits_per_dim", bpd.mean(), detail=detail))
-    if dataset.synthetic:
+    if "nll_bits_per_dim" in names:
+        rows.append(row(run, MODEL, "nll_bits_per_dim", bpd.mean(), detail=detail))
+    if "nll_gap_bits_per_dim" in names:
         true = bits_per_dim(dataset.mixture.log_prob(x.cpu().double()).float(), dataset.dim)
         rows.append(row(run, MODEL, "nll_gap_bits_per_dim", (bpd - true).mean(), detail=detail))
     return rows
 
 
-def evaluate_runs(config: dict, runs: list[RunSpec], sampler: str | None, results: str | Path = "results",
-                  device="cpu") -> list[dict]:
+def evaluate_runs(config: dict, runs: list[RunSpec], sampler: str | None, results: str | Path = RESULTS,
+                  device=None) -> list[dict]:
     """Rows of `runs` for `sampler` (None: the model rows). A run whose evaluation raises is recorded
     as failed rows naming the error; the other runs go on."""
     rows = []

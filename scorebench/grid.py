@@ -48,7 +48,7 @@ def objective_names() -> list[str]:
 def check_names(config: dict) -> None:
     """Every registry name in the config exists and every entry's parameters are valid
     (the schema checks only the shape); nothing is loaded or trained."""
-    from .evaluate import EvaluateConfig
+    from .evaluate import METRICS, EvaluateConfig
     from .objectives import build_objective
     from .samplers import SAMPLERS, build_sampler
     from .train import TrainConfig
@@ -66,6 +66,9 @@ def check_names(config: dict) -> None:
             build_objective(name, objective_params(config, name))  # refuses bad parameters by name
     for name, spec in config["samplers"].items():
         build_sampler(name, spec)
+    for metric in config.get("metrics", []):
+        if metric not in METRICS:
+            raise ConfigError(f"metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     for dataset in config["datasets"]:
         TrainConfig.from_dict(section(config, "train", dataset))
         EvaluateConfig.from_dict(section(config, "evaluate", dataset))

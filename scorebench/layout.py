@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+RESULTS = "results"  # the default results root, relative to the working directory
 RUN = "runs/{dataset}/{objective}/{schedule}/seed{seed}"
 MODEL_FILE = RUN + "/model.pt"
 TRAIN_LOG = RUN + "/train.csv"
@@ -31,6 +32,13 @@ class Layout:
     def path(self, template: str, **fields) -> Path:
         return self.root / template.format(**fields)
 
-    def pattern(self, template: str) -> str:
-        """The template under this root with its wildcards left in (for Snakemake rules)."""
-        return str(self.root / template)
+    def pattern(self, template: str, **fields) -> str:
+        """The template under this root, `fields` filled in and its other wildcards left for Snakemake."""
+        return str(self.root / template.format_map(_Wildcards(fields)))
+
+
+class _Wildcards(dict):
+    """Formatting map that leaves a missing field as its own `{field}` wildcard."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -24,7 +25,7 @@ from .config import dataset_params  # noqa: E402
 from .evaluate import MODEL, ROW_COLUMNS, read_rows  # noqa: E402
 from .grid import ORACLE, runs, sample_compatible  # noqa: E402
 from .io import provenance, save_text  # noqa: E402
-from .layout import FIGURES, METRICS, MODEL_METRICS, REPORT, SAMPLE, SUMMARY, Layout  # noqa: E402
+from .layout import FIGURES, METRICS, MODEL_METRICS, REPORT, RESULTS, SAMPLE, SUMMARY, Layout  # noqa: E402
 
 # figure file names: the report's and the workflow's contract
 FIGURE_FILES = ("quality_vs_cost.png", "fisher_divergence.png", "mode_weights.png", "samples.png")
@@ -75,12 +76,15 @@ def quality_vs_cost(df: pd.DataFrame) -> bytes:
         panels.append((dataset, metric, table.dropna()))
     if not panels:
         return _empty("no sample-quality metric computed yet")
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False, layout="constrained")
     for ax, (dataset, metric, table) in zip(axes[0], panels):
         sns.scatterplot(data=table, x="sample_seconds", y=metric, hue="objective", style="sampler", s=60, ax=ax)
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(dataset)
+        if metric == "sliced_wasserstein":  # a distance spanning decades; NLL stays linear
+            ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(title=dataset, xlabel="sample_seconds (log)")
         ax.legend(fontsize=7)
     return _png(fig)
 
@@ -190,7 +194,7 @@ def _table(df: pd.DataFrame, metric: str) -> str:
         pivot.to_html(float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="metric")
 
 
-def build_report(config: dict, results: str | Path = "results") -> Path:
+def build_report(config: dict, results: str | Path = RESULTS) -> Path:
     """Write summary.csv, figures/*.png and report.html for `config` from the results on disk."""
     from .data import build_dataset
 

@@ -8,7 +8,7 @@ from .data import Dataset, build_dataset
 from .errors import ConfigError, ScorebenchError
 from .grid import ORACLE, RunSpec, check_run, objective_params, train_compatible
 from .io import provenance, save_torch
-from .layout import RUN, Layout
+from .layout import RESULTS, RUN, Layout
 from .objectives import build_objective
 from .sde import NoiseProcess, build_process
 from .train import TrainConfig, train
@@ -21,7 +21,7 @@ def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
     return dataset, build_process(run.schedule, config["schedules"][run.schedule], dataset.train)
 
 
-def train_run(config: dict, run: RunSpec, results: str | Path = "results", record_failure: bool = False) -> dict:
+def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_failure: bool = False) -> dict:
     """Train `run` (resuming from its checkpoint if one exists) and return its record.
 
     With `record_failure`, an error during data loading or training is saved as the run's record

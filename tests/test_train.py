@@ -1,4 +1,5 @@
 """Training: the four objectives learn the true perturbed score; resume and seeds are exact."""
+import math
 import signal
 import subprocess
 import sys
@@ -39,11 +40,12 @@ def gaussian_fit_score(dataset, process):
 @pytest.mark.slow
 def test_all_objectives_learn_the_true_score(tmp_path):
     """On the NCSN toy (VE, σ₁ from the data), 2000 steps of each objective (≈ 7–13 s on 2 CPU cores)
-    bring the σ²-weighted Fisher divergence to the true perturbed score below 0.15× that of the best
-    single Gaussian. Measured: 0.07–0.10× for all four; the Gaussian fit ignores the bimodality, so a
-    model that fails to resolve the two modes cannot pass. The four agree within a factor 2: across
-    training seeds one objective varies by up to 1.2× (measured, seeds 1–3), and the objectives'
-    means differ by 1.4× at most (DSM 0.012, SSM 0.015)."""
+    bring the σ²-weighted Fisher divergence to the true perturbed score below 0.05× that of the best
+    single Gaussian (0.156). Measured over seeds 0–2: DSM 0.0012, exact 0.0017–0.0019, SSM-VR
+    0.0025–0.0026, SSM 0.0027–0.0031 (0.008–0.02×); the Gaussian fit ignores the bimodality, so a model
+    that fails to resolve the two modes cannot pass. The residual order is the estimators' gradient
+    noise at a fixed step budget (projections add variance; VR removes part of it), stable across
+    seeds to ±15 %, so the four agree within 3× (measured 2.2–2.6×)."""
     config = toy_config()
     fds = {}
     for objective in OBJECTIVES:
@@ -55,8 +57,8 @@ def test_all_objectives_learn_the_true_score(tmp_path):
         fds[objective] = fisher_divergence(model, dataset, process, generator=torch.Generator().manual_seed(0))
     baseline = fisher_divergence(gaussian_fit_score(dataset, process), dataset, process,
                                  generator=torch.Generator().manual_seed(0))
-    assert all(fd < 0.15 * baseline for fd in fds.values()), (fds, baseline)
-    assert max(fds.values()) < 2 * min(fds.values()), fds
+    assert all(fd < 0.05 * baseline for fd in fds.values()), (fds, baseline)
+    assert max(fds.values()) < 3 * min(fds.values()), fds
 
 
 def test_same_seed_same_losses(tmp_path):
@@ -108,3 +110,13 @@ def test_nan_guard_records_divergence(tmp_path):
     assert rec["status"] == "diverged" and 1 <= rec["diverged_step"] <= 50
     saved = torch.load(tmp_path / "t/runs/toy/dsm/ve/seed0/model.pt", weights_only=False)
     assert saved["status"] == "diverged" and saved["diverged_step"] == rec["diverged_step"]
+
+
+def test_ema_warm_up_forgets_the_initialisation():
+    """The EMA's weight on the random initialisation after n steps is the product of the decays:
+    0.999**1000 = 0.37 without warm-up (digits samples were noise), < 1e-6 with it."""
+    from scorebench.train import ema_decay
+
+    weight = math.prod(ema_decay(0.999, k) for k in range(1000))
+    assert weight < 1e-6 and 0.999**1000 > 0.36
+    assert ema_decay(0.999, 0) == 0.1 and ema_decay(0.999, 100_000) == 0.999

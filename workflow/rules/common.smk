@@ -6,19 +6,18 @@ import yaml
 from scorebench import config as sb_config
 from scorebench.errors import ScorebenchError
 from scorebench.grid import runs
-from scorebench.report import FIGURE_FILES
 from scorebench.layout import (
     FIGURES,
     METRICS,
     MODEL_FILE,
     MODEL_METRICS,
     REPORT,
+    RESULTS,
     SAMPLES,
     SUMMARY,
     Layout,
 )
-
-RESULTS = "results"
+from scorebench.report import FIGURE_FILES
 
 try:
     CONFIG = sb_config.validate(dict(config))
@@ -29,14 +28,21 @@ except ScorebenchError as err:
 LAYOUT = Layout(RESULTS, CONFIG["name"])
 DATASETS = sorted({r.dataset for r in RUNS})
 SAMPLERS = list(CONFIG["samplers"])
-# the resolved config every job reads: written only when it changes, so jobs rerun on their params alone
-CONFIG_FILE = f".snakemake/scorebench/{CONFIG['name']}.yaml"
-_resolved = yaml.safe_dump(CONFIG, sort_keys=True)
-if not os.path.exists(CONFIG_FILE) or open(CONFIG_FILE).read() != _resolved:
-    os.makedirs(os.path.dirname(CONFIG_FILE), exist_ok=True)
-    with open(CONFIG_FILE + ".tmp", "w") as f:
-        f.write(_resolved)
-    os.replace(CONFIG_FILE + ".tmp", CONFIG_FILE)
+
+
+def write_resolved_config(path):
+    """The validated config every job reads, rewritten only when it changes: jobs rerun on their params alone."""
+    text = yaml.safe_dump(CONFIG, sort_keys=True)
+    if os.path.exists(path) and open(path).read() == text:
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(f"{path}.tmp", "w") as f:
+        f.write(text)
+    os.replace(f"{path}.tmp", path)
+    return path
+
+
+CONFIG_FILE = write_resolved_config(f".snakemake/scorebench/{CONFIG['name']}.yaml")
 
 
 wildcard_constraints:
@@ -47,23 +53,23 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
-def log_path(stage, *parts):
-    """logs/<stage>/<parts...>.log under the benchmark's results."""
-    return str(LAYOUT.root / "logs" / stage / "/".join(parts)) + ".log"
+def log_path(stage, job):
+    """logs/<stage>/<job>.log under the benchmark's results (`job` may hold wildcards)."""
+    return f"{LAYOUT.root}/logs/{stage}/{job}.log"
 
 
-def benchmark_path(stage, *parts):
-    """benchmarks/<stage>/<parts...>.tsv: Snakemake's own wall-clock and memory record per job."""
-    return str(LAYOUT.root / "benchmarks" / stage / "/".join(parts)) + ".tsv"
-
-
-def dataset_runs(dataset):
-    return [r for r in RUNS if r.dataset == dataset]
+def benchmark_path(stage, job):
+    """benchmarks/<stage>/<job>.tsv: Snakemake's own wall-clock and memory record per job."""
+    return f"{LAYOUT.root}/benchmarks/{stage}/{job}.tsv"
 
 
 def model_files(wildcards):
     """Trained (or oracle) models of every valid run of a dataset."""
-    return [str(LAYOUT.path(MODEL_FILE, **r.fields())) for r in dataset_runs(wildcards.dataset)]
+    return [
+        str(LAYOUT.path(MODEL_FILE, **r.fields()))
+        for r in RUNS
+        if r.dataset == wildcards.dataset
+    ]
 
 
 def run_params(wildcards):
@@ -85,11 +91,23 @@ def sampler_params(wildcards):
     }
 
 
+def evaluate_params(wildcards):
+    """The evaluate settings of a dataset: a change reruns its model-level metrics."""
+    return sb_config.section(CONFIG, "evaluate", wildcards.dataset)
+
+
+def resource(stage, key, default):
+    """A rule's `mem_mb` or `runtime` (minutes): the config's `resources.<stage>.<key>`, else `default`."""
+    return CONFIG.get("resources", {}).get(stage, {}).get(key, default)
+
+
 def gpus(section):
     """1 when the config asks this stage for a CUDA device, else 0 (the same rule runs on CPU)."""
 
     def count(wildcards):
-        device = sb_config.section(CONFIG, section, wildcards.dataset).get("device", "cpu")
+        device = sb_config.section(CONFIG, section, wildcards.dataset).get(
+            "device", "cpu"
+        )
         return 1 if str(device).startswith("cuda") else 0
 
     return count

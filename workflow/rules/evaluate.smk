@@ -2,43 +2,43 @@ rule evaluate_samples:
     input:
         LAYOUT.pattern(SAMPLES),
     output:
-        LAYOUT.pattern(METRICS.replace("{name}", "{sampler}")),
+        LAYOUT.pattern(METRICS, name="{sampler}"),
+    log:
+        log_path("evaluate", "{dataset}/{sampler}"),
+    benchmark:
+        benchmark_path("evaluate", "{dataset}/{sampler}")
+    conda:
+        "../envs/scorebench.yaml"
+    threads: 1
+    resources:
+        mem_mb=resource("evaluate", "mem_mb", 4000),
+        runtime=resource("evaluate", "runtime", 60),
     params:
         config=CONFIG_FILE,
         spec=sampler_params,
-    log:
-        log_path("evaluate", "{dataset}", "{sampler}"),
-    benchmark:
-        benchmark_path("evaluate", "{dataset}", "{sampler}")
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../envs/scorebench.yaml"
     shell:
         "scorebench evaluate {params.config} --dataset {wildcards.dataset} --sampler {wildcards.sampler}"
-        " --results " + RESULTS + " > {log} 2>&1"
+        " > {log} 2>&1"
 
 
 rule evaluate_models:
     input:
         model_files,
     output:
-        LAYOUT.pattern(METRICS.replace("{name}", MODEL_METRICS)),
-    params:
-        config=CONFIG_FILE,
-        spec=lambda w: sb_config.section(CONFIG, "evaluate", w.dataset),
+        LAYOUT.pattern(METRICS, name=MODEL_METRICS),
     log:
-        log_path("evaluate", "{dataset}", MODEL_METRICS),
+        log_path("evaluate", f"{{dataset}}/{MODEL_METRICS}"),
     benchmark:
-        benchmark_path("evaluate", "{dataset}", MODEL_METRICS)
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-        gpu=gpus("evaluate"),
+        benchmark_path("evaluate", f"{{dataset}}/{MODEL_METRICS}")
     conda:
         "../envs/scorebench.yaml"
+    threads: 1
+    resources:
+        mem_mb=resource("evaluate", "mem_mb", 4000),
+        runtime=resource("evaluate", "runtime", 120),
+        gpu=gpus("evaluate"),
+    params:
+        config=CONFIG_FILE,
+        spec=evaluate_params,
     shell:
-        "scorebench evaluate {params.config} --dataset {wildcards.dataset} --results " + RESULTS + " > {log} 2>&1"
+        "scorebench evaluate {params.config} --dataset {wildcards.dataset} > {log} 2>&1"

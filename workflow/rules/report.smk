@@ -11,23 +11,23 @@ rule report:
         html=LAYOUT.pattern(REPORT),
         figures=[
             report(
-                str(LAYOUT.path(FIGURES) / name),
+                f"{LAYOUT.path(FIGURES)}/{name}",
                 caption=f"../report/{name.removesuffix('.png')}.rst",
                 category="Figures",
             )
             for name in FIGURE_FILES
         ],
-    params:
-        config=CONFIG_FILE,
     log:
         log_path("report", "report"),
     benchmark:
         benchmark_path("report", "report")
+    conda:
+        "../envs/scorebench.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/scorebench.yaml"
+    params:
+        config=CONFIG_FILE,
     shell:
-        "scorebench report {params.config} --results " + RESULTS + " > {log} 2>&1"
+        "scorebench report {params.config} > {log} 2>&1"
