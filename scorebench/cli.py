@@ -95,6 +95,32 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_scaling(args) -> int:
+    import pandas as pd
+
+    from .io import save_text
+    from .layout import SCALING, SCALING_SLOPES, Layout
+    from .scaling import COLUMNS, SLOPE_COLUMNS, ScalingConfig, fit_slopes, run_scaling
+
+    config = _load(args.config)
+    values = dict(config.get("scaling", {}))
+    if args.device:
+        values["device"] = args.device
+    cfg = ScalingConfig.from_dict(values)
+    rows = run_scaling(cfg)
+    slopes = fit_slopes(rows, cfg.fit_from_dim)
+    layout = Layout(args.results, config["name"])
+    kind = cfg.device.split(":")[0]
+    for template, table, columns in ((SCALING, rows, COLUMNS), (SCALING_SLOPES, slopes, SLOPE_COLUMNS)):
+        save_text(pd.DataFrame(table, columns=list(columns)).to_csv(index=False), layout.path(template, device=kind))
+    for r in rows:
+        print(f"{r['objective']:>10} d={r['dim']:<5} {r['status']:<7} {r['seconds_per_step']:.4g} s/step "
+              f"{r['peak_memory_bytes'] / 2**20:.1f} MiB {r['detail']}".rstrip())
+    for s in slopes:
+        print(f"slope {s['objective']} ({s['device']}, d {s['dims_fitted']}): {s['slope']:.2f}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scorebench", description="Benchmark suite for score-based generative models.")
     verbs = p.add_subparsers(dest="verb", required=True)
@@ -135,6 +161,14 @@ def parser() -> argparse.ArgumentParser:
                                      "combination with the reason. Nothing is run or written.")
     g.add_argument("config", help="benchmark config (YAML)")
     g.set_defaults(func=cmd_grid)
+
+    c = verbs.add_parser("scaling", help="time and peak memory of one training step against data dimension",
+                         description="Measure one training step of exact (vectorised and loop), DSM, SSM and SSM-VR "
+                                     "over the config's scaling.dims into results/<name>/scaling/<device>.csv and "
+                                     "the fitted log-log slopes into <device>_slopes.csv.")
+    _common(c)
+    c.add_argument("--device", help="torch device (default: the config's scaling.device, else cpu)")
+    c.set_defaults(func=cmd_scaling)
 
     r = verbs.add_parser("report", help="collect metrics into summary.csv, figures and report.html",
                          description="Build results/<name>/summary.csv, figures/ and the self-contained report.html "

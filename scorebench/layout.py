@@ -19,6 +19,8 @@ SAMPLE = SAMPLES + "/{objective}/{schedule}/seed{seed}.pt"
 METRICS = "metrics/{dataset}/{name}.json"
 MODEL_METRICS = "model"  # the {name} of a dataset's model-level metrics file
 SUMMARY = "summary.csv"
+SCALING = "scaling/{device}.csv"  # one table per device kind (cpu, cuda)
+SCALING_SLOPES = "scaling/{device}_slopes.csv"
 REPORT = "report.html"
 FIGURES = "figures"
 

@@ -1,0 +1,187 @@
+"""Cost of one training step against data dimension d: the Jacobian-trace claim, measured.
+
+Exact score matching needs tr ∇ₓs, d backward passes (vectorised with torch.func, or looped);
+SSM needs one projected backward pass, DSM none. Each (variant, d) cell times `repeats` full steps
+(forward + backward + Adam) after `warmup` steps and reports the median and the interquartile
+range. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU memory
+is the growth of the process's peak resident set (ru_maxrss) over its resident set before the first
+step; every cell runs in a fresh subprocess so that one cell's peak cannot hide another's.
+"""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+
+from .errors import ConfigError
+
+# variant name -> (objective registry key, its parameters)
+VARIANTS = {
+    "exact": ("exact", {"vectorized": True}),
+    "exact_loop": ("exact", {"vectorized": False}),
+    "dsm": ("dsm", {}),
+    "ssm": ("ssm", {}),
+    "ssm_vr": ("ssm_vr", {}),
+}
+COLUMNS = ("objective", "dim", "device", "seconds_per_step", "seconds_iqr", "peak_memory_bytes", "memory_method",
+           "repeats", "batch_size", "width", "status", "detail")
+SLOPE_COLUMNS = ("objective", "device", "slope", "dims_fitted")
+
+
+@dataclass
+class ScalingConfig:
+    """The `scaling:` section of a benchmark config."""
+
+    dims: list = field(default_factory=lambda: [2**k for k in range(1, 11)])  # 2 … 1024
+    objectives: list = field(default_factory=lambda: list(VARIANTS))
+    batch_size: int = 64
+    width: int = 128  # fixed network width: DSM and SSM cost should then barely grow with d
+    depth: int = 3
+    warmup: int = 2
+    repeats: int = 5
+    device: str = "cpu"
+    max_seconds: float = 30.0  # a cell whose warm-up step takes longer is recorded as skipped
+    fit_from_dim: int = 64  # slopes are fitted over d ≥ this, where the per-dimension cost dominates
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "ScalingConfig":
+        known = {f.name for f in fields(cls)}
+        for key in values or {}:
+            if key not in known:
+                raise ConfigError(f"scaling.{key}: unknown key; allowed: {', '.join(sorted(known))}")
+        cfg = cls(**(values or {}))
+        for name in cfg.objectives:
+            if name not in VARIANTS:
+                raise ConfigError(f"scaling.objectives: unknown {name!r}; valid: {', '.join(VARIANTS)}")
+        if not cfg.dims or not all(isinstance(d, int) and d >= 1 for d in cfg.dims):
+            raise ConfigError(f"scaling.dims: must be a non-empty list of integers >= 1 (got {cfg.dims!r})")
+        for key in ("batch_size", "width", "depth", "warmup", "repeats", "fit_from_dim"):
+            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
+                raise ConfigError(f"scaling.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")
+        return cfg
+
+
+def _rss_bytes() -> int:
+    """Current resident set size of this process (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _row(cfg: ScalingConfig, variant: str, dim: int, status: str, detail: str = "", seconds=math.nan, iqr=math.nan,
+         memory=math.nan, method="") -> dict:
+    return {"objective": variant, "dim": dim, "device": cfg.device, "seconds_per_step": seconds, "seconds_iqr": iqr,
+            "peak_memory_bytes": memory, "memory_method": method, "repeats": cfg.repeats,
+            "batch_size": cfg.batch_size, "width": cfg.width, "status": status, "detail": detail}
+
+
+def measure_cell(cfg: ScalingConfig, variant: str, dim: int) -> dict:
+    """Time and peak memory of one training step of `variant` at dimension `dim` (in this process)."""
+    from .nets import ScoreModel, build_backbone
+    from .objectives import build_objective
+    from .sde import build_process
+
+    device = torch.device(cfg.device)
+    cuda = device.type == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    torch.manual_seed(0)
+    gen = torch.Generator(device).manual_seed(0)
+    process = build_process("ve", {"kind": "ve", "sigma_min": 0.01, "sigma_max": 10.0})
+    model = ScoreModel(build_backbone({"kind": "mlp", "width": cfg.width, "depth": cfg.depth}, (dim,)), process,
+                       data_std=1.0).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    objective = build_objective(*VARIANTS[variant])
+    x0 = torch.randn(cfg.batch_size, dim, device=device, generator=gen)
+
+    def step():
+        loss = objective(model, x0, process, generator=gen).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    base = _rss_bytes()
+    try:
+        for i in range(cfg.warmup):
+            start = time.perf_counter()
+            step()
+            sync()
+            if i == 0 and time.perf_counter() - start > cfg.max_seconds:
+                return _row(cfg, variant, dim, "skipped",
+                            f"one step took {time.perf_counter() - start:.1f} s > scaling.max_seconds={cfg.max_seconds}")
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        times = []
+        for _ in range(cfg.repeats):
+            sync()
+            start = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - start)
+    except torch.cuda.OutOfMemoryError as err:
+        return _row(cfg, variant, dim, "oom", str(err).splitlines()[0])
+    except RuntimeError as err:  # CPU allocation failures surface as RuntimeError
+        if "memory" not in str(err).lower():
+            raise
+        return _row(cfg, variant, dim, "oom", str(err).splitlines()[0])
+    if cuda:
+        memory, method = torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+    else:  # ru_maxrss is in KiB on Linux
+        memory = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+        method = "peak RSS growth (ru_maxrss - RSS before the first step), own process"
+    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return _row(cfg, variant, dim, "ok", "", statistics.median(times), q[2] - q[0], memory, method)
+
+
+def run_scaling(cfg: ScalingConfig) -> list[dict]:
+    """Every (variant, d) cell, each in a fresh subprocess; a cell that cannot run is a recorded row."""
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        return [_row(cfg, v, d, "skipped", f"scaling.device={cfg.device} but no CUDA device is visible")
+                for v in cfg.objectives for d in cfg.dims]
+    rows = []
+    for variant in cfg.objectives:
+        for dim in cfg.dims:
+            cell = json.dumps({"config": asdict(cfg), "variant": variant, "dim": dim})
+            proc = subprocess.run([sys.executable, "-m", "scorebench.scaling", cell], capture_output=True, text=True)
+            if proc.returncode == 0:
+                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            else:
+                reason = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+                rows.append(_row(cfg, variant, dim, "failed", reason))
+    return rows
+
+
+def fit_slopes(rows: list[dict], fit_from_dim: int) -> list[dict]:
+    """Least-squares slope of log(seconds_per_step) against log(d) per (objective, device)."""
+    out = []
+    for key in sorted({(r["objective"], r["device"]) for r in rows}):
+        pts = [(math.log(r["dim"]), math.log(r["seconds_per_step"])) for r in rows
+               if (r["objective"], r["device"]) == key and r["status"] == "ok" and r["dim"] >= fit_from_dim]
+        if len(pts) < 2:
+            slope, dims = math.nan, ""
+        else:
+            mx = sum(x for x, _ in pts) / len(pts)
+            my = sum(y for _, y in pts) / len(pts)
+            slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+            dims = f"{round(math.exp(min(x for x, _ in pts)))}-{round(math.exp(max(x for x, _ in pts)))}"
+        out.append({"objective": key[0], "device": key[1], "slope": slope, "dims_fitted": dims})
+    return out
+
+
+def _main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    print(json.dumps(measure_cell(ScalingConfig(**spec["config"]), spec["variant"], spec["dim"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""`scorebench scaling`: cells run for real in subprocesses, skips are rows, slopes are fitted exactly."""
+import csv
+import math
+
+import pytest
+import torch
+
+from conftest import run_cli
+from scorebench.errors import ConfigError
+from scorebench.scaling import COLUMNS, ScalingConfig, fit_slopes, run_scaling
+
+CONFIG = {"name": "sc", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
+          "schedules": {"vp": {"kind": "vp"}},
+          "scaling": {"dims": [2, 8], "objectives": ["exact", "exact_loop", "dsm"], "warmup": 1, "repeats": 2}}
+
+
+def test_slopes_recover_known_power_laws():
+    """t = c·d^k is a straight line of slope k in log–log: the fit must return k to float precision,
+    and ignore cells below fit_from_dim and cells that did not run."""
+    rows = [{"objective": name, "device": "cpu", "dim": d, "status": "ok", "seconds_per_step": c * d**k}
+            for name, c, k in (("exact", 3e-4, 1.0), ("dsm", 2e-3, 0.0), ("quad", 1e-6, 2.0)) for d in (64, 128, 512)]
+    rows += [{"objective": "exact", "device": "cpu", "dim": 4, "status": "ok", "seconds_per_step": 1.0},
+             {"objective": "exact", "device": "cpu", "dim": 1024, "status": "oom", "seconds_per_step": math.nan}]
+    slopes = {s["objective"]: s for s in fit_slopes(rows, fit_from_dim=64)}
+    assert slopes["exact"]["slope"] == pytest.approx(1.0, abs=1e-9) and slopes["exact"]["dims_fitted"] == "64-512"
+    assert slopes["dsm"]["slope"] == pytest.approx(0.0, abs=1e-9)
+    assert slopes["quad"]["slope"] == pytest.approx(2.0, abs=1e-9)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path")
+def test_an_unavailable_device_is_a_recorded_skip():
+    rows = run_scaling(ScalingConfig(dims=[2, 4], objectives=["dsm"], device="cuda"))
+    assert [r["status"] for r in rows] == ["skipped", "skipped"] and "no CUDA" in rows[0]["detail"]
+
+
+def test_bad_scaling_key_is_named():
+    with pytest.raises(ConfigError, match="scaling.repeat"):
+        ScalingConfig.from_dict({"repeat": 3})
+    with pytest.raises(ConfigError, match="scaling.objectives"):
+        ScalingConfig.from_dict({"objectives": ["hutchinson"]})
+
+
+def test_cli_measures_every_cell(tmp_path, write_config):
+    out = run_cli("scaling", write_config(CONFIG), "--results", tmp_path)
+    assert out.returncode == 0, out.stderr
+    with open(tmp_path / "sc/scaling/cpu.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == COLUMNS and len(rows) == 6
+    assert all(r["status"] == "ok" and float(r["seconds_per_step"]) > 0 and float(r["peak_memory_bytes"]) >= 0
+               for r in rows)
+    assert (tmp_path / "sc/scaling/cpu_slopes.csv").exists()
