@@ -1,6 +1,7 @@
 """Load and validate benchmark configs: JSON schema first, then registry names and values."""
 from __future__ import annotations
 
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
 
@@ -75,3 +76,19 @@ def section(config: dict, name: str, dataset: str) -> dict:
 def dataset_params(config: dict, dataset: str) -> dict:
     """The dataset entry without its section overrides: what the dataset builder takes."""
     return {k: v for k, v in config["datasets"][dataset].items() if k not in OVERRIDABLE}
+
+
+def settings(cls, values: dict | None, section: str):
+    """The dataclass `cls` built from a config section, refusing an unknown key by name."""
+    known = {f.name for f in fields(cls)}
+    for key in values or {}:
+        if key not in known:
+            raise ConfigError(f"{section}.{key}: unknown key; allowed: {', '.join(sorted(known))}")
+    return cls(**(values or {}))
+
+
+def require_positive_ints(cfg, section: str, keys: tuple[str, ...]) -> None:
+    """Each of `keys` on `cfg` is an integer >= 1, else one line naming `section.key`."""
+    for key in keys:
+        if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
+            raise ConfigError(f"{section}.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")

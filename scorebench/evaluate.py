@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import dataset_params, section
+from .config import dataset_params, require_positive_ints, section, settings
 from .data import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .grid import RunSpec, likelihood_compatible, sample_compatible
@@ -49,14 +49,9 @@ class EvaluateConfig:
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "EvaluateConfig":
-        known = {f.name for f in fields(cls)}
-        for key in values or {}:
-            if key not in known:
-                raise ConfigError(f"evaluate.{key}: unknown key; allowed: {', '.join(sorted(known))}")
-        cfg = cls(**(values or {}))
-        for key in ("n_samples", "nll_points", "fisher_points", "exact_divergence_max_dim", "sw_projections"):
-            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
-                raise ConfigError(f"evaluate.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")
+        cfg = settings(cls, values, "evaluate")
+        require_positive_ints(cfg, "evaluate", ("n_samples", "nll_points", "fisher_points", "exact_divergence_max_dim",
+                                                "sw_projections"))
         if cfg.divergence not in ("auto", "exact", "hutchinson"):
             raise ConfigError(f"evaluate.divergence: unknown {cfg.divergence!r}; valid: auto, exact, hutchinson")
         return cfg

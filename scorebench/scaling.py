@@ -16,10 +16,11 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .config import require_positive_ints, settings
 from .errors import ConfigError
 
 # variant name -> (objective registry key, its parameters)
@@ -52,19 +53,13 @@ class ScalingConfig:
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "ScalingConfig":
-        known = {f.name for f in fields(cls)}
-        for key in values or {}:
-            if key not in known:
-                raise ConfigError(f"scaling.{key}: unknown key; allowed: {', '.join(sorted(known))}")
-        cfg = cls(**(values or {}))
+        cfg = settings(cls, values, "scaling")
         for name in cfg.objectives:
             if name not in VARIANTS:
                 raise ConfigError(f"scaling.objectives: unknown {name!r}; valid: {', '.join(VARIANTS)}")
         if not cfg.dims or not all(isinstance(d, int) and d >= 1 for d in cfg.dims):
             raise ConfigError(f"scaling.dims: must be a non-empty list of integers >= 1 (got {cfg.dims!r})")
-        for key in ("batch_size", "width", "depth", "warmup", "repeats", "fit_from_dim"):
-            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
-                raise ConfigError(f"scaling.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")
+        require_positive_ints(cfg, "scaling", ("batch_size", "width", "depth", "warmup", "repeats", "fit_from_dim"))
         return cfg
 
 

@@ -10,12 +10,13 @@ import csv
 import io as _io
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from .config import require_positive_ints, settings
 from .data import Dataset
 from .errors import ConfigError
 from .io import provenance, save_text, save_torch
@@ -42,19 +43,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        for key in values or {}:
-            if key not in known:
-                raise ConfigError(f"train.{key}: unknown key; allowed: {', '.join(sorted(known))}")
-        cfg = cls(**(values or {}))
+        cfg = settings(cls, values, "train")
         for key in ("lr", "ema", "grad_clip"):
             try:  # PyYAML reads 2e-3 (no dot) as a string
                 setattr(cfg, key, float(getattr(cfg, key)))
             except (TypeError, ValueError):
                 raise ConfigError(f"train.{key}: must be a number (got {getattr(cfg, key)!r})") from None
-        for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
-                raise ConfigError(f"train.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")
+        require_positive_ints(cfg, "train", ("steps", "batch_size", "checkpoint_every", "log_every"))
         if not cfg.lr > 0:
             raise ConfigError(f"train.lr: must be > 0 (got {cfg.lr})")
         if not 0 <= cfg.ema < 1:
