@@ -16,9 +16,11 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/scaling.smk"
 include: "workflow/rules/report.smk"
 
 
+# every output of the report, so that a figure added to the report (or a missing table) reruns it
 rule all:
     input:
-        rules.report.output.html,
+        rules.report.output,

@@ -5,9 +5,7 @@ with the machine it ran on. Nothing is trained: a dry run only validates, expand
 """
 from __future__ import annotations
 
-import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -16,6 +14,7 @@ import time
 from pathlib import Path
 
 import yaml
+from machine import record
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -47,12 +46,7 @@ def main() -> int:
         print(proc.stderr[-2000:], file=sys.stderr)
         return 1
     jobs = int(re.search(r"^total\s+(\d+)$", proc.stdout, re.M)[1])
-    result = {"benchmark": "dry_run", "jobs": jobs, "seconds": round(seconds, 2), "target_seconds": 10,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-              "date": time.strftime("%Y-%m-%d")}
-    out = ROOT / "benchmarks/results/dry_run.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    record("dry_run", {"jobs": jobs, "seconds": round(seconds, 2), "target_seconds": 10})
     return 0
 
 

@@ -1,43 +1,33 @@
-"""Benchmark: the Jacobian-cost scaling study on this machine (`scorebench.scaling` defaults).
+"""Benchmark: the Jacobian-cost scaling study on this machine.
 
 Run on demand: `.venv/bin/python benchmarks/scaling.py [cpu|cuda]`; writes
-benchmarks/results/scaling_<device>.csv, its slopes and the machine (CPU model or GPU name).
+benchmarks/results/scaling_<device>.csv, its slopes, and scaling_<device>_machine.json (CPU model or
+GPU name, and the settings). CUDA uses config/benchmarks/scaling.yaml (d up to 16384, until exact
+runs out of memory); CPU uses the scorebench.scaling defaults (d up to 1024).
 """
 from __future__ import annotations
 
-import json
-import os
-import platform
 import sys
-import time
+from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
-import torch
+from machine import RESULTS, record
 
-from scorebench.scaling import COLUMNS, SLOPE_COLUMNS, ScalingConfig, fit_slopes, run_scaling
+from scorebench.config import load
+from scorebench.scaling import ScalingConfig, fit_slopes, run_scaling, save_tables
 
-OUT = Path(__file__).resolve().parent / "results"
-
-
-def machine(device: str) -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
-    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu, "torch": torch.__version__,
-            "date": time.strftime("%Y-%m-%d")}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
+STUDY = Path(__file__).resolve().parents[1] / "config/benchmarks/scaling.yaml"
 
 
 def main(device: str = "cpu") -> int:
-    cfg = ScalingConfig(device=device)
+    kind = device.split(":")[0]
+    cfg = ScalingConfig.from_dict({**load(STUDY)["scaling"], "device": device} if kind == "cuda" else {"device": device})
     rows = run_scaling(cfg)
     slopes = fit_slopes(rows, cfg.fit_from_dim)
-    kind = device.split(":")[0]
-    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(OUT / f"scaling_{kind}.csv", index=False)
-    pd.DataFrame(slopes, columns=list(SLOPE_COLUMNS)).to_csv(OUT / f"scaling_{kind}_slopes.csv", index=False)
-    (OUT / f"scaling_{kind}_machine.json").write_text(json.dumps(machine(device), indent=2) + "\n")
-    print(pd.DataFrame(slopes).to_string(index=False))
+    save_tables(rows, slopes, RESULTS / f"scaling_{kind}.csv", RESULTS / f"scaling_{kind}_slopes.csv")
+    record(f"scaling_{kind}_machine", {"config": asdict(cfg)}, device)
+    for s in slopes:
+        print(f"{s['objective']:>10} {s['device']}: slope {s['slope']:.2f}, over ssm {s['slope_over_ssm']:.2f}")
     return 0
 
 

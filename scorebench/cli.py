@@ -96,11 +96,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_scaling(args) -> int:
-    import pandas as pd
-
-    from .io import save_text
     from .layout import SCALING, SCALING_SLOPES, Layout
-    from .scaling import COLUMNS, SLOPE_COLUMNS, ScalingConfig, fit_slopes, run_scaling
+    from .scaling import ScalingConfig, fit_slopes, run_scaling, save_tables
 
     config = _load(args.config)
     values = dict(config.get("scaling", {}))
@@ -111,13 +108,13 @@ def cmd_scaling(args) -> int:
     slopes = fit_slopes(rows, cfg.fit_from_dim)
     layout = Layout(args.results, config["name"])
     kind = cfg.device.split(":")[0]
-    for template, table, columns in ((SCALING, rows, COLUMNS), (SCALING_SLOPES, slopes, SLOPE_COLUMNS)):
-        save_text(pd.DataFrame(table, columns=list(columns)).to_csv(index=False), layout.path(template, device=kind))
+    save_tables(rows, slopes, layout.path(SCALING, device=kind), layout.path(SCALING_SLOPES, device=kind))
     for r in rows:
         print(f"{r['objective']:>10} d={r['dim']:<5} {r['status']:<7} {r['seconds_per_step']:.4g} s/step "
               f"{r['peak_memory_bytes'] / 2**20:.1f} MiB {r['detail']}".rstrip())
     for s in slopes:
-        print(f"slope {s['objective']} ({s['device']}, d {s['dims_fitted']}): {s['slope']:.2f}")
+        print(f"slope {s['objective']} ({s['device']}, d {s['dims_fitted']}): {s['slope']:.2f} "
+              f"({s['slope_over_ssm']:.2f} over ssm)")
     return 0
 
 

@@ -11,6 +11,7 @@ import yaml
 from .errors import ConfigError
 
 SCHEMA_FILE = "config.schema.yaml"
+GRID = ("datasets", "objectives", "schedules")  # all non-empty (a grid) or all empty (a scaling-only config)
 
 
 def schema() -> dict:
@@ -35,10 +36,21 @@ def validate(config: dict) -> dict:
             where = ".".join(str(p) for p in [*err.absolute_path, unknown[0]])
             raise ConfigError(f"{where}: unknown key; allowed: {', '.join(sorted(known))}")
         raise ConfigError(f"{_where(err)}: {err.message}")
+    grid = [key for key in GRID if config.get(key)]
+    if grid and len(grid) < len(GRID):
+        missing = ", ".join(key for key in GRID if not config.get(key))
+        raise ConfigError(f"{missing}: required with {', '.join(grid)} (a grid needs datasets, objectives and schedules)")
+    if not grid and "scaling" not in config:
+        raise ConfigError("config: nothing to run; give a grid (datasets, objectives, schedules) or a scaling section")
     for key, prop in schema()["properties"].items():
         if "default" in prop:
             config.setdefault(key, prop["default"])
     return config
+
+
+def has_grid(config: dict) -> bool:
+    """Whether a validated config trains a grid (a scaling-only config has none)."""
+    return bool(config["datasets"])
 
 
 def load(path: str | Path) -> dict:

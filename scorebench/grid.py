@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .config import dataset_params, objective_entries, section
+from .config import dataset_params, has_grid, objective_entries, section
 from .data import DATASETS, dataset_info
 from .errors import ConfigError
 from .objectives import OBJECTIVES
@@ -80,7 +80,7 @@ def check_run(config: dict, run: RunSpec) -> None:
     for key, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
         entries = objective_entries(config) if key == "objectives" else config[key]
         if name not in entries:
-            raise ConfigError(f"{key}: the config has no entry {name!r}; it has: {', '.join(entries)}")
+            raise ConfigError(f"{key}: the config has no entry {name!r}; it has: {', '.join(entries) or 'none'}")
 
 
 def train_compatible(config: dict, dataset: str, objective: str, schedule: str) -> tuple[bool, str]:
@@ -122,6 +122,8 @@ def objective_params(config: dict, objective: str) -> dict:
 
 def runs(config: dict) -> tuple[list[RunSpec], list[tuple[RunSpec, str]]]:
     """(runs to train, [(skipped run, reason)]) over datasets × objectives × schedules × seeds."""
+    if not has_grid(config):
+        return [], []
     check_names(config)
     valid, skipped = [], []
     for d, o, s, seed in itertools.product(config["datasets"], objective_entries(config), config["schedules"], config["seeds"]):

@@ -21,15 +21,26 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from .config import dataset_params  # noqa: E402
+from . import scaling_report  # noqa: E402
+from .config import dataset_params, has_grid  # noqa: E402
 from .evaluate import MODEL, ROW_COLUMNS, read_rows  # noqa: E402
 from .grid import ORACLE, runs, sample_compatible  # noqa: E402
 from .io import provenance, save_text  # noqa: E402
 from .layout import FIGURES, METRICS, MODEL_METRICS, REPORT, RESULTS, SAMPLE, SUMMARY, Layout  # noqa: E402
 
-# figure file names: the report's and the workflow's contract
-FIGURE_FILES = ("quality_vs_cost.png", "fisher_divergence.png", "mode_weights.png", "samples.png")
+# figure file name -> caption: the report's and the workflow's contract
+GRID_FIGURES = {
+    "quality_vs_cost.png": "Sample quality against sampling wall-clock",
+    "fisher_divergence.png": "Fisher divergence to the true perturbed score, per objective",
+    "mode_weights.png": "Mode weights: plain vs annealed Langevin (the low-density pitfall)",
+    "samples.png": "Samples per dataset and sampler",
+}
 QUALITY = ("sliced_wasserstein", "nll_bits_per_dim")  # the cost figure's y axis, first that exists
+
+
+def figure_files(config: dict) -> list[str]:
+    """The figures a config's report draws: the grid's when it has one, the scaling study's when asked."""
+    return [*(GRID_FIGURES if has_grid(config) else ()), *(scaling_report.FIGURES if "scaling" in config else ())]
 
 
 def collect(config: dict, results: str | Path) -> pd.DataFrame:
@@ -194,29 +205,46 @@ def _table(df: pd.DataFrame, metric: str) -> str:
         pivot.to_html(float_format=lambda v: f"{v:.4g}", na_rep="", border=0, classes="metric")
 
 
-def build_report(config: dict, results: str | Path = RESULTS) -> Path:
-    """Write summary.csv, figures/*.png and report.html for `config` from the results on disk."""
+def _grid_figures(config: dict, results, df: pd.DataFrame) -> dict[str, bytes]:
     from .data import build_dataset
 
-    layout = Layout(results, config["name"])
-    df = collect(config, results)
-    with io.StringIO() as buf:
-        df.to_csv(buf, index=False)
-        save_text(buf.getvalue(), layout.path(SUMMARY))
     datasets = {}
     for name in config["datasets"]:
         try:
             datasets[name] = build_dataset(name, dataset_params(config, name))
         except Exception:  # noqa: BLE001 - a missing dataset leaves its figures out, not the report
             continue
-    figures = {
-        "quality_vs_cost.png": ("Sample quality against sampling wall-clock", quality_vs_cost(df)),
-        "fisher_divergence.png": ("Fisher divergence to the true perturbed score, per objective", fisher_figure(df)),
-        "mode_weights.png": ("Mode weights: plain vs annealed Langevin (the low-density pitfall)",
-                             mode_weights_figure(config, results, datasets)),
-        "samples.png": ("Samples per dataset and sampler", samples_figure(config, results, datasets)),
-    }
-    for name, (_, png) in figures.items():
+    return {"quality_vs_cost.png": quality_vs_cost(df), "fisher_divergence.png": fisher_figure(df),
+            "mode_weights.png": mode_weights_figure(config, results, datasets),
+            "samples.png": samples_figure(config, results, datasets)}
+
+
+def _scaling_figures(layout: Layout) -> dict[str, bytes]:
+    rows, _ = scaling_report.read(layout)
+    if not (rows.status == "ok").any():
+        return {name: _empty("no scaling cell ran (see the scaling table)") for name in scaling_report.FIGURES}
+    return {name: _png(fig) for name, fig in scaling_report.figures(rows).items()}
+
+
+def _scaling_tables(layout: Layout) -> str:
+    rows, slopes = scaling_report.read(layout)
+    fmt = {"float_format": lambda v: f"{v:.3g}", "border": 0, "na_rep": ""}
+    return ("<h2>Scaling study</h2><h3>Log–log slopes of seconds per step against d <small>(slope_over_ssm: "
+            "in units of one backward pass)</small></h3>" + slopes.to_html(index=False, **fmt)
+            + "<h3>Step time relative to DSM (×)</h3>" + scaling_report.ratios(rows).to_html(**fmt)
+            + "<h3>Cells</h3>" + rows.to_html(index=False, **fmt))
+
+
+def build_report(config: dict, results: str | Path = RESULTS) -> Path:
+    """Write summary.csv, figures/*.png and report.html for `config` from the results on disk."""
+    layout = Layout(results, config["name"])
+    df = collect(config, results)
+    with io.StringIO() as buf:
+        df.to_csv(buf, index=False)
+        save_text(buf.getvalue(), layout.path(SUMMARY))
+    figures = {**(_grid_figures(config, results, df) if has_grid(config) else {}),
+               **(_scaling_figures(layout) if "scaling" in config else {})}
+    for name, png in figures.items():
         path = layout.path(FIGURES) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
@@ -228,10 +256,13 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
         "The <em>oracle</em> rows use the exact score of the synthetic data: they measure the sampler alone.</p>",
         "<h2>Figures</h2>",
     ]
-    for name, (caption, png) in figures.items():
+    captions = {**GRID_FIGURES, **scaling_report.FIGURES}
+    for name, png in figures.items():
         data = base64.b64encode(png).decode()
-        sections.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        sections.append(f'<figure><img alt="{html.escape(captions[name])}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{html.escape(captions[name])}</figcaption></figure>")
+    if "scaling" in config:
+        sections.append(_scaling_tables(layout))
     sections.append("<h2>Tables</h2>")
     sections += [_table(df, m) for m in sorted(df.metric.unique())]
     sections.append("<h2>Skipped combinations</h2>")

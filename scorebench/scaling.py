@@ -17,11 +17,13 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
 from .config import require_positive_ints, settings
 from .errors import ConfigError
+from .io import save_text
 
 # variant name -> (objective registry key, its parameters)
 VARIANTS = {
@@ -33,7 +35,8 @@ VARIANTS = {
 }
 COLUMNS = ("objective", "dim", "device", "seconds_per_step", "seconds_iqr", "peak_memory_bytes", "memory_method",
            "repeats", "batch_size", "width", "status", "detail")
-SLOPE_COLUMNS = ("objective", "device", "slope", "dims_fitted")
+SLOPE_COLUMNS = ("objective", "device", "slope", "slope_over_ssm", "dims_fitted")
+BASELINE = "ssm"  # one backward pass: slope_over_ssm counts growth in units of it (exact: about 1)
 
 
 @dataclass
@@ -138,13 +141,21 @@ def measure_cell(cfg: ScalingConfig, variant: str, dim: int) -> dict:
 
 
 def run_scaling(cfg: ScalingConfig) -> list[dict]:
-    """Every (variant, d) cell, each in a fresh subprocess; a cell that cannot run is a recorded row."""
+    """Every (variant, d) cell, each in a fresh subprocess; a cell that cannot run is a recorded row.
+
+    Once a variant runs out of memory or exceeds max_seconds at some d, its larger dimensions are
+    recorded as skipped without running: they can only cost more.
+    """
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         return [_row(cfg, v, d, "skipped", f"scaling.device={cfg.device} but no CUDA device is visible")
                 for v in cfg.objectives for d in cfg.dims]
     rows = []
     for variant in cfg.objectives:
-        for dim in cfg.dims:
+        limit = None  # the first (dim, status) that stopped this variant
+        for dim in sorted(cfg.dims):
+            if limit is not None:
+                rows.append(_row(cfg, variant, dim, "skipped", f"{variant} was {limit[1]} at d={limit[0]} already"))
+                continue
             cell = json.dumps({"config": asdict(cfg), "variant": variant, "dim": dim})
             proc = subprocess.run([sys.executable, "-m", "scorebench.scaling", cell], capture_output=True, text=True)
             if proc.returncode == 0:
@@ -152,24 +163,44 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
             else:
                 reason = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
                 rows.append(_row(cfg, variant, dim, "failed", reason))
+            if rows[-1]["status"] in ("oom", "skipped"):
+                limit = (dim, "out of memory" if rows[-1]["status"] == "oom" else "too slow")
     return rows
 
 
+def _slope(pts: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y against x."""
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
 def fit_slopes(rows: list[dict], fit_from_dim: int) -> list[dict]:
-    """Least-squares slope of log(seconds_per_step) against log(d) per (objective, device)."""
+    """Log–log slope of seconds_per_step against d per (objective, device), over d ≥ fit_from_dim.
+
+    `slope_over_ssm` fits the time divided by SSM's at the same d: the growth counted in single
+    backward passes, which separates "d passes" from "each pass gets dearer as d outgrows the width".
+    """
+    ok = {(r["objective"], r["device"], r["dim"]): r["seconds_per_step"] for r in rows
+          if r["status"] == "ok" and r["dim"] >= fit_from_dim}
     out = []
-    for key in sorted({(r["objective"], r["device"]) for r in rows}):
-        pts = [(math.log(r["dim"]), math.log(r["seconds_per_step"])) for r in rows
-               if (r["objective"], r["device"]) == key and r["status"] == "ok" and r["dim"] >= fit_from_dim]
-        if len(pts) < 2:
-            slope, dims = math.nan, ""
-        else:
-            mx = sum(x for x, _ in pts) / len(pts)
-            my = sum(y for _, y in pts) / len(pts)
-            slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
-            dims = f"{round(math.exp(min(x for x, _ in pts)))}-{round(math.exp(max(x for x, _ in pts)))}"
-        out.append({"objective": key[0], "device": key[1], "slope": slope, "dims_fitted": dims})
+    for name, device in sorted({(r["objective"], r["device"]) for r in rows}):
+        dims = sorted(d for (o, dev, d) in ok if (o, dev) == (name, device))
+        pts = [(math.log(d), math.log(ok[name, device, d])) for d in dims]
+        rel = [(math.log(d), math.log(ok[name, device, d] / ok[BASELINE, device, d])) for d in dims
+               if (BASELINE, device, d) in ok]
+        out.append({"objective": name, "device": device, "slope": _slope(pts) if len(pts) > 1 else math.nan,
+                    "slope_over_ssm": _slope(rel) if len(rel) > 1 else math.nan,
+                    "dims_fitted": f"{dims[0]}-{dims[-1]}" if len(pts) > 1 else ""})
     return out
+
+
+def save_tables(rows: list[dict], slopes: list[dict], table: Path, slopes_table: Path) -> None:
+    """scaling.csv and its slopes, written atomically with the contract's columns in order."""
+    import pandas as pd
+
+    for path, data, columns in ((table, rows, COLUMNS), (slopes_table, slopes, SLOPE_COLUMNS)):
+        save_text(pd.DataFrame(data, columns=list(columns)).to_csv(index=False), path)
 
 
 def _main(argv: list[str]) -> int:

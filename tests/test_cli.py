@@ -30,6 +30,9 @@ def variant(**changes):
     (variant(), ("toy", "sliced", "ve"), "sliced"),
     (variant(), ("toy", "dsm", "vp"), "vp"),
     (variant(extra=1), ("toy", "dsm", "ve"), "extra"),
+    ({"name": "bad", "datasets": BASE["datasets"]}, ("toy", "dsm", "ve"), "objectives, schedules: required with datasets"),
+    ({"name": "bad"}, ("toy", "dsm", "ve"), "nothing to run"),
+    ({"name": "bad", "scaling": {}}, ("toy", "dsm", "ve"), "no entry 'toy'; it has: none"),
 ])
 def test_bad_input_gives_one_line(tmp_path, write_config, config, run, field):
     path = write_config(config)

@@ -2,12 +2,14 @@
 import csv
 import math
 
+import pandas as pd
 import pytest
 import torch
 
 from conftest import run_cli
 from scorebench.errors import ConfigError
 from scorebench.scaling import COLUMNS, ScalingConfig, fit_slopes, run_scaling
+from scorebench.scaling_report import ratios
 
 CONFIG = {"name": "sc", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
           "schedules": {"vp": {"kind": "vp"}},
@@ -49,3 +51,26 @@ def test_cli_measures_every_cell(tmp_path, write_config):
     assert all(r["status"] == "ok" and float(r["seconds_per_step"]) > 0 and float(r["peak_memory_bytes"]) >= 0
                for r in rows)
     assert (tmp_path / "sc/scaling/cpu_slopes.csv").exists()
+
+
+def test_slope_over_ssm_counts_backward_passes():
+    """Exact = d passes whose cost grows like SSM's: its slope over SSM is the pass count's, 1."""
+    rows = [{"objective": name, "device": "cpu", "dim": d, "status": "ok", "seconds_per_step": c * d**k}
+            for name, c, k in (("ssm", 1e-3, 0.3), ("exact", 1e-4, 1.3)) for d in (64, 256, 1024)]
+    slopes = {s["objective"]: s for s in fit_slopes(rows, fit_from_dim=64)}
+    assert slopes["exact"]["slope"] == pytest.approx(1.3) and slopes["exact"]["slope_over_ssm"] == pytest.approx(1.0)
+    assert slopes["ssm"]["slope_over_ssm"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_variant_too_slow_at_one_dimension_skips_the_larger_ones_without_running():
+    rows = run_scaling(ScalingConfig(dims=[4, 2, 8], objectives=["dsm"], warmup=1, repeats=1, max_seconds=0.0))
+    assert [(r["dim"], r["status"]) for r in rows] == [(2, "skipped"), (4, "skipped"), (8, "skipped")]
+    assert "max_seconds" in rows[0]["detail"] and rows[1]["detail"] == "dsm was too slow at d=2 already"
+
+
+def test_ratios_divide_by_dsm_at_the_same_dimension():
+    rows = pd.DataFrame([{"objective": o, "device": "cpu", "dim": d, "status": "ok", "seconds_per_step": t * d}
+                         for o, t in (("dsm", 1.0), ("ssm", 1.5), ("exact", 10.0)) for d in (2, 4)])
+    table = ratios(rows)
+    assert list(table.columns) == ["exact/dsm", "ssm/dsm"] and (table["ssm/dsm"] == 1.5).all()
+    assert (table["exact/dsm"] == 10.0).all()

@@ -63,7 +63,7 @@ def test_default_dag_dry_runs_with_one_train_job_per_valid_run(tmp_path):
     datasets = {r.dataset for r in valid}
     assert counts["train"] == len(valid) and skipped
     assert counts["sample"] == counts["evaluate_samples"] == len(datasets) * len(config["samplers"])
-    assert counts["evaluate_models"] == len(datasets) and counts["report"] == counts["all"] == 1
+    assert counts["evaluate_models"] == len(datasets) and counts["report"] == counts["all"] == counts["scaling"] == 1
     assert not (tmp_path / "results").exists()
 
 
@@ -188,5 +188,23 @@ def test_a_diverged_run_is_a_row_and_the_report_still_builds(tmp_path, write_con
 @pytest.mark.parametrize("bench", sorted((ROOT / "config/benchmarks").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_benchmarks_dry_run_and_ask_for_a_gpu(tmp_path, bench):
     out = snakemake(tmp_path, "--dry-run", "--configfile", bench).stdout
-    assert job_counts(out)["train"] == len(runs(cfgmod.load(bench))[0]) > 0
+    config, counts = cfgmod.load(bench), job_counts(out)
+    assert counts.get("train", 0) == len(runs(config)[0]) and counts.get("scaling", 0) == int("scaling" in config)
+    assert counts.get("train", 0) + counts.get("scaling", 0) > 0
     assert "gpu=1" in out and "gpu=0" not in out.split("rule report")[0]
+
+
+@pytest.mark.slow
+def test_a_scaling_only_config_measures_and_reports_the_study(tmp_path, write_config):
+    """No grid: the workflow runs the scaling rule alone and the report shows its figures and tables."""
+    study = {"dims": [2, 8], "objectives": ["exact", "dsm", "ssm"], "warmup": 1, "repeats": 2, "fit_from_dim": 2}
+    snakemake(tmp_path, "--cores", "2", "--configfile", write_config({"name": "sc", "scaling": study}))
+    root = tmp_path / "results/sc"
+    rows = pd.read_csv(root / "scaling/cpu.csv")
+    assert {"objective", "dim", "device", "seconds_per_step", "peak_memory_bytes"} <= set(rows)
+    assert len(rows) == 6 and (rows.status == "ok").all() and (rows.seconds_per_step > 0).all()
+    assert set(pd.read_csv(root / "scaling/cpu_slopes.csv").objective) == {"exact", "dsm", "ssm"}
+    html = (root / "report.html").read_text()
+    assert html.count("<img") == 3 and "exact/dsm" in html and "slope_over_ssm" in html
+    assert sorted(p.name for p in (root / "figures").iterdir()) == ["scaling_memory.png", "scaling_ratios.png",
+                                                                    "scaling_time.png"]

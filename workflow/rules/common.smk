@@ -14,10 +14,12 @@ from scorebench.layout import (
     REPORT,
     RESULTS,
     SAMPLES,
+    SCALING,
+    SCALING_SLOPES,
     SUMMARY,
     Layout,
 )
-from scorebench.report import FIGURE_FILES
+from scorebench.report import figure_files
 
 try:
     CONFIG = sb_config.validate(dict(config))
@@ -28,6 +30,18 @@ except ScorebenchError as err:
 LAYOUT = Layout(RESULTS, CONFIG["name"])
 DATASETS = sorted({r.dataset for r in RUNS})
 SAMPLERS = list(CONFIG["samplers"])
+# the scaling study's device kind (cpu or cuda), when the config asks for one
+SCALING_DEVICE = str(CONFIG.get("scaling", {}).get("device", "cpu")).split(":")[0]
+
+
+def scaling_tables():
+    """The scaling study's tables when the config has a `scaling:` section, else nothing."""
+    if "scaling" not in CONFIG:
+        return []
+    return [
+        str(LAYOUT.path(template, device=SCALING_DEVICE))
+        for template in (SCALING, SCALING_SLOPES)
+    ]
 
 
 def write_resolved_config(path):

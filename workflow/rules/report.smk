@@ -6,6 +6,7 @@ rule report:
             name=[MODEL_METRICS, *SAMPLERS],
         ),
         samples=expand(LAYOUT.pattern(SAMPLES), dataset=DATASETS, sampler=SAMPLERS),
+        scaling=scaling_tables(),
     output:
         summary=LAYOUT.pattern(SUMMARY),
         html=LAYOUT.pattern(REPORT),
@@ -15,7 +16,7 @@ rule report:
                 caption=f"../report/{name.removesuffix('.png')}.rst",
                 category="Figures",
             )
-            for name in FIGURE_FILES
+            for name in figure_files(CONFIG)
         ],
     log:
         log_path("report", "report"),
