@@ -15,6 +15,7 @@ if not config:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/scaling.smk"
 include: "workflow/rules/report.smk"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .config import section
 from .errors import ConfigError, ScorebenchError
 from .layout import RESULTS
 
@@ -77,6 +78,37 @@ def cmd_evaluate(args) -> int:
     write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset, name=sampler or MODEL_METRICS))
     for r in rows:
         print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} {r['status']}")
+    return 0
+
+
+def cmd_features(args) -> int:
+    from .evaluate import EvaluateConfig
+    from .grid import select
+    from .reference import needs_feature_net, train_feature_net
+
+    config = _load(args.config)
+    select(config, dataset=args.dataset)
+    if not needs_feature_net(config, args.dataset, EvaluateConfig.from_dict(section(config, "evaluate", args.dataset))):
+        raise ConfigError(f"--dataset: {args.dataset}'s FID/KID features (evaluate.features) need no trained network")
+    rec = train_feature_net(config, args.dataset, args.results)
+    print(f"{args.dataset} feature net: test accuracy {rec['test_accuracy']:.4f} ({rec['seconds']:.1f} s)")
+    return 0
+
+
+def cmd_reference(args) -> int:
+    from .evaluate import baseline_rows, write_rows
+    from .grid import select
+    from .layout import DATA_METRICS, METRICS, Layout
+
+    config = _load(args.config)
+    select(config, dataset=args.dataset)
+    rows = baseline_rows(config, args.dataset, args.results, args.device)
+    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset, name=DATA_METRICS))
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed and not args.record_failure:
+        raise ScorebenchError(failed[0]["detail"])
+    for r in rows:
+        print(f"{r['dataset']} real-vs-real {r['metric']}={r['value']:.4g} {r['status']} {r['detail']}")
     return 0
 
 
@@ -153,6 +185,24 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
     e.set_defaults(func=cmd_evaluate)
 
+    f = verbs.add_parser("features", help="train a dataset's FID/KID feature network (the digits classifier)",
+                         description="Train the classifier whose penultimate features FID/KID use for DATASET into "
+                                     "results/<name>/features/<dataset>/classifier.pt (test accuracy recorded).")
+    _common(f)
+    f.add_argument("--dataset", required=True, help="dataset entry name in the config")
+    f.set_defaults(func=cmd_features)
+
+    q = verbs.add_parser("reference", help="FID/KID reference statistics of a dataset and its real-vs-real baseline",
+                         description="Cache the reference statistics of DATASET's train split in "
+                                     "results/<name>/features/<dataset>/reference.pt and write the real-vs-real "
+                                     "baseline rows (objective `data`) to results/<name>/metrics/<dataset>/data.json.")
+    _common(q)
+    q.add_argument("--dataset", required=True, help="dataset entry name in the config")
+    q.add_argument("--device", help="torch device for the features (default: the config's evaluate.device, else cpu)")
+    q.add_argument("--record-failure", action="store_true",
+                   help="a missing or corrupt file (dataset, weights) becomes failed rows (exit 0) instead of exit 2")
+    q.set_defaults(func=cmd_reference)
+
     g = verbs.add_parser("grid", help="list the runs a config expands to, and the skipped combinations with reasons",
                          description="Validate CONFIG and list its runs, their compatible samplers, and every skipped "
                                      "combination with the reason. Nothing is run or written.")
@@ -172,6 +222,7 @@ def parser() -> argparse.ArgumentParser:
                                      "from the metrics already computed; never trains or samples.")
     _common(r)
     r.set_defaults(func=cmd_report)
+
     return p
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .config import dataset_params, require_positive_ints, section, settings
+from .classifier import load_digits_classifier
 from .data import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .grid import RunSpec, likelihood_compatible, sample_compatible
@@ -21,16 +22,19 @@ from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
+from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
 from .run import prepare
 from .samplers import build_sampler
 from .train import load_model
 
 ROW_COLUMNS = ("dataset", "objective", "schedule", "sampler", "seed", "metric", "value", "unit", "status", "detail")
 MODEL = "-"  # the sampler column of metrics that belong to the model, not to a sampler
+DATA = "data"  # the objective column of the real-vs-real baseline rows
 UNITS = {
     "train_seconds": "seconds", "sample_seconds": "seconds", "nfe": "evaluations",
     "nll_bits_per_dim": "bits/dim", "nll_gap_bits_per_dim": "bits/dim", "fisher_divergence": "sigma^2-weighted",
     "mode_weight_tv": "total variation", "sliced_wasserstein": "data units",
+    "fid": "squared feature units", "kid": "squared feature units", "feature_accuracy": "fraction",
 }
 METRICS = tuple(UNITS)  # every metric name a summary row can carry: the config's `metrics` choose among them
 
@@ -46,12 +50,18 @@ class EvaluateConfig:
     exact_divergence_max_dim: int = 32
     sw_projections: int = 256
     device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
+    features: str | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
+    reference_samples: int = 10000  # train rows in the FID/KID reference statistics
+    baseline_draws: int = 5  # real-vs-real draws averaged for synthetic data
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "EvaluateConfig":
         cfg = settings(cls, values, "evaluate")
         require_positive_ints(cfg, "evaluate", ("n_samples", "nll_points", "fisher_points", "exact_divergence_max_dim",
-                                                "sw_projections"))
+                                                "sw_projections", "reference_samples", "baseline_draws", "kid_subsets",
+                                                "kid_subset_size"))
         if cfg.divergence not in ("auto", "exact", "hutchinson"):
             raise ConfigError(f"evaluate.divergence: unknown {cfg.divergence!r}; valid: auto, exact, hutchinson")
         return cfg
@@ -92,7 +102,7 @@ def metric_names(config: dict, run: RunSpec, sampler: str | None) -> list[str]:
     if sampler is None:
         names = ["train_seconds", "nll_bits_per_dim"] + (["fisher_divergence", "nll_gap_bits_per_dim"] if synthetic else [])
     else:
-        names = ["sample_seconds", "nfe"] + (["mode_weight_tv", "sliced_wasserstein"] if synthetic else [])
+        names = ["sample_seconds", "nfe", "fid", "kid"] + (["mode_weight_tv", "sliced_wasserstein"] if synthetic else [])
     wanted = config.get("metrics") or METRICS
     return [m for m in names if m in wanted]
 
@@ -149,7 +159,38 @@ def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = 
         ref = dataset.mixture.sample(len(x), torch.Generator().manual_seed(_seed(run, "reference")))
         sw = sliced_wasserstein(x, ref, n_projections=cfg.sw_projections, generator=torch.Generator().manual_seed(0))
         rows.append(row(run, sampler, "sliced_wasserstein", sw, detail=f"vs {len(x)} fresh true samples"))
+    if "fid" in names or "kid" in names:
+        rows += _fidelity_rows(config, run, sampler, x, results)
     return [r for r in rows if r["metric"] in names]
+
+
+def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, results) -> list[dict]:
+    """FID and KID of the samples; a reference or feature net that cannot be had makes them failed rows."""
+    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
+    try:
+        score = sample_scores(config, run.dataset, cfg, x, results, seed=_seed(run, sampler), device=cfg.device)
+    except ScorebenchError as err:
+        return [row(run, sampler, m, math.nan, "failed", str(err)) for m in ("fid", "kid")]
+    return [row(run, sampler, m, score[m], detail=score["detail"]) for m in ("fid", "kid")]
+
+
+def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, device=None) -> list[dict]:
+    """The real-vs-real FID/KID floor of a dataset (objective `data`), building its cached reference,
+    and the feature network's test accuracy where one is trained. A reference that cannot be built
+    is recorded (failed rows naming the reason) and raised for the caller."""
+    cfg = EvaluateConfig.from_dict(section(config, "evaluate", dataset))
+    run = RunSpec(dataset, DATA, MODEL, 0)
+    wanted = [m for m in ("fid", "kid") if m in (config.get("metrics") or METRICS)]
+    try:
+        ref = build_reference(config, dataset, cfg, results, device or cfg.device)
+    except ScorebenchError as err:
+        return [row(run, MODEL, m, math.nan, "failed", str(err)) for m in wanted]
+    rows = [row(run, MODEL, m, ref["baseline"][m], detail=ref["baseline"]["detail"]) for m in wanted]
+    if needs_feature_net(config, dataset, cfg):
+        record = load_digits_classifier(feature_net_path(config, dataset, results))[1]
+        rows.append(row(run, MODEL, "feature_accuracy", record["test_accuracy"],
+                        detail=f"digits classifier on the {record['n_test']} test digits"))
+    return rows
 
 
 def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device=None) -> list[dict]:

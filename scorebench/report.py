@@ -23,10 +23,10 @@ import yaml  # noqa: E402
 
 from . import scaling_report  # noqa: E402
 from .config import dataset_params, has_grid  # noqa: E402
-from .evaluate import MODEL, ROW_COLUMNS, read_rows  # noqa: E402
+from .evaluate import DATA, MODEL, ROW_COLUMNS, read_rows  # noqa: E402
 from .grid import ORACLE, runs, sample_compatible  # noqa: E402
 from .io import provenance, save_text  # noqa: E402
-from .layout import FIGURES, METRICS, MODEL_METRICS, REPORT, RESULTS, SAMPLE, SUMMARY, Layout  # noqa: E402
+from .layout import DATA_METRICS, FIGURES, METRICS, MODEL_METRICS, REPORT, RESULTS, SAMPLE, SUMMARY, Layout  # noqa: E402
 
 # figure file name -> caption: the report's and the workflow's contract
 GRID_FIGURES = {
@@ -35,7 +35,8 @@ GRID_FIGURES = {
     "mode_weights.png": "Mode weights: plain vs annealed Langevin (the low-density pitfall)",
     "samples.png": "Samples per dataset and sampler",
 }
-QUALITY = ("sliced_wasserstein", "nll_bits_per_dim")  # the cost figure's y axis, first that exists
+QUALITY = ("fid", "sliced_wasserstein", "nll_bits_per_dim")  # the cost figure's y axis, first that exists
+LOG_SCALE = ("fid", "sliced_wasserstein")  # distances spanning decades; NLL stays linear
 
 
 def figure_files(config: dict) -> list[str]:
@@ -48,7 +49,7 @@ def collect(config: dict, results: str | Path) -> pd.DataFrame:
     layout = Layout(results, config["name"])
     rows = []
     for dataset in config["datasets"]:
-        for name in [MODEL_METRICS, *config["samplers"]]:
+        for name in [DATA_METRICS, MODEL_METRICS, *config["samplers"]]:
             path = layout.path(METRICS, dataset=dataset, name=name)
             if path.exists():
                 rows += read_rows(path)
@@ -91,8 +92,11 @@ def quality_vs_cost(df: pd.DataFrame) -> bytes:
     for ax, (dataset, metric, table) in zip(axes[0], panels):
         sns.scatterplot(data=table, x="sample_seconds", y=metric, hue="objective", style="sampler", s=60, ax=ax)
         ax.set_xscale("log")
-        if metric == "sliced_wasserstein":  # a distance spanning decades; NLL stays linear
+        if metric in LOG_SCALE:
             ax.set_yscale("log")
+        floor = part[(part.objective == DATA) & (part.metric == metric)].value
+        if len(floor):
+            ax.axhline(floor.iloc[0], color="grey", ls="--", lw=1, label="real vs real")
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set(title=dataset, xlabel="sample_seconds (log)")
@@ -193,6 +197,20 @@ def samples_figure(config: dict, results, datasets: dict) -> bytes:
     return _png(fig)
 
 
+def _fidelity_notes(df: pd.DataFrame) -> str:
+    """The FID/KID noise floor per dataset (real vs real), feature-net accuracy, and biased values."""
+    floor = df[df.objective == DATA][["dataset", "metric", "value", "status", "detail"]]
+    if floor.empty:
+        return ""
+    biased = df[(df.metric.isin(["fid", "kid"])) & df.detail.fillna("").str.contains("biased")]
+    note = (f"<p><b>{len(biased)} FID/KID values come from fewer samples than feature dimensions</b> and are "
+            "biased upward (their detail says so); compare them only at equal n, and prefer KID.</p>"
+            if len(biased) else "<p>No FID/KID value here comes from fewer samples than feature dimensions.</p>")
+    return ("<h2>FID/KID: the real-vs-real floor</h2><p>Held-out real data scored against the same reference "
+            "with the same number of samples: a model cannot be told apart from the data below these values.</p>"
+            + floor.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}") + note)
+
+
 def _table(df: pd.DataFrame, metric: str) -> str:
     part = df[df.metric == metric]
     if part.empty:
@@ -263,6 +281,7 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
                         f"<figcaption>{html.escape(captions[name])}</figcaption></figure>")
     if "scaling" in config:
         sections.append(_scaling_tables(layout))
+    sections.append(_fidelity_notes(df))
     sections.append("<h2>Tables</h2>")
     sections += [_table(df, m) for m in sorted(df.metric.unique())]
     sections.append("<h2>Skipped combinations</h2>")

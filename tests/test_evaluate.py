@@ -14,7 +14,7 @@ CONFIG = {
     "schedules": {"ncsn": {"kind": "ncsn", "levels": 20}, "vp": {"kind": "vp"}},
     "samplers": {"langevin": {"kind": "langevin", "steps": 300}, "ald": {"kind": "ald", "steps_per_level": 30},
                  "ode": {"kind": "ode"}},
-    "train": {"steps": 30, "batch_size": 64}, "evaluate": {"n_samples": 2000, "nll_points": 100},
+    "train": {"steps": 30, "batch_size": 64}, "evaluate": {"n_samples": 2000, "nll_points": 100, "kid_subsets": 10, "kid_subset_size": 500},
 }
 
 
@@ -30,7 +30,10 @@ def results(tmp_path_factory):
             out = run_cli("train", path, "--dataset", dataset, "--objective", objective, "--schedule", schedule,
                           "--seed", 0, "--results", root / "results")
             assert out.returncode == 0, out.stderr
+    assert run_cli("features", path, "--dataset", "digits", "--results", root / "results").returncode == 0
     for dataset in ("toy", "digits"):
+        out = run_cli("reference", path, "--dataset", dataset, "--results", root / "results")
+        assert out.returncode == 0, out.stderr
         for sampler in CONFIG["samplers"]:
             for verb in ("sample", "evaluate"):
                 out = run_cli(verb, path, "--dataset", dataset, "--sampler", sampler, "--results", root / "results")
@@ -76,10 +79,35 @@ def test_every_row_has_the_contract_columns(results):
     from scorebench.evaluate import ROW_COLUMNS
 
     files = list(results.rglob("metrics/*/*.json"))
-    assert len(files) == 2 * 4
+    assert len(files) == 2 * 5
     for path in files:
         for r in json.loads(path.read_text())["rows"]:
             assert set(r) == set(ROW_COLUMNS)
+
+
+def test_fid_and_kid_rows_sit_against_the_real_vs_real_floor(results):
+    floor = rows(results, "toy/data/-/seed0", "data")
+    assert set(floor) == {"fid", "kid"} and floor["fid"]["status"] == "ok"
+    # the PF-ODE with the exact score samples the data: its FID is at the floor; 30-step DSM is not
+    oracle, dsm = rows(results, "toy/oracle/vp/seed0", "ode"), rows(results, "toy/dsm/vp/seed0", "ode")
+    assert oracle["fid"]["value"] < 2 * floor["fid"]["value"] < dsm["fid"]["value"], (oracle, dsm, floor)
+    assert "raw features, n=2000 vs 10000 train rows" in oracle["fid"]["detail"]
+    digits = rows(results, "digits/data/-/seed0", "data")
+    assert digits["feature_accuracy"]["value"] >= 0.95 and "digits_classifier features" in digits["fid"]["detail"]
+    assert rows(results, "digits/dsm/vp/seed0", "ode")["fid"]["status"] == "ok"
+
+
+def test_missing_inception_weights_fail_in_one_line_or_as_recorded_rows(tmp_path, write_config):
+    weights = tmp_path / "nowhere/inception.pth"
+    config = dict(CONFIG, evaluate={"features": {"kind": "inception", "weights_path": str(weights)}})
+    path = write_config(config)
+    out = run_cli("reference", path, "--dataset", "toy", "--results", tmp_path / "r")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and str(weights) in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    out = run_cli("reference", path, "--dataset", "toy", "--results", tmp_path / "r", "--record-failure")
+    assert out.returncode == 0, out.stderr
+    recorded = json.loads((tmp_path / "r/ev/metrics/toy/data.json").read_text())["rows"]
+    assert {r["status"] for r in recorded} == {"failed"} and str(weights) in recorded[0]["detail"]
 
 
 def test_bad_sampler_setting_fails_before_any_work(tmp_path, write_config):

@@ -50,7 +50,7 @@ def tiny_config(**evaluate) -> dict:
             "ode": {"kind": "ode"},
         },
         "train": {"steps": 300, "batch_size": 128},
-        "evaluate": {"n_samples": 2000, "nll_points": 300, **evaluate},
+        "evaluate": {"n_samples": 2000, "nll_points": 300, "kid_subsets": 10, "kid_subset_size": 500, **evaluate},
     }
 
 
@@ -112,13 +112,44 @@ def test_summary_has_a_row_per_run_sampler_and_metric(tiny):
         rows = df[(df.objective == run.objective) & (df.schedule == run.schedule)]
         for sampler in config["samplers"]:
             part = rows[rows.sampler == sampler]
-            assert set(part.metric) == {"sample_seconds", "nfe", "mode_weight_tv", "sliced_wasserstein"}, (run, sampler)
+            assert set(part.metric) == {"sample_seconds", "nfe", "mode_weight_tv", "sliced_wasserstein", "fid", "kid"}, \
+                (run, sampler)
             expected = "ok" if sample_compatible(config, run, sampler)[0] else "skipped"  # the grid keeps its shape
             assert (part.status == expected).all(), part
         model = rows[rows.sampler == "-"].set_index("metric").status
         assert set(model.index) == {"train_seconds", "fisher_divergence", "nll_bits_per_dim", "nll_gap_bits_per_dim"}
         assert (model.drop(["nll_bits_per_dim", "nll_gap_bits_per_dim"]) == "ok").all(), model
         assert (model[["nll_bits_per_dim", "nll_gap_bits_per_dim"]] == ("skipped" if run.schedule == "ncsn" else "ok")).all()
+
+
+@pytest.mark.slow
+def test_each_dataset_has_a_real_vs_real_baseline_row(tiny):
+    df = tiny[2]
+    floor = df[df.objective == "data"]
+    assert set(floor.metric) == {"fid", "kid"} and (floor.status == "ok").all() and (floor.sampler == "-").all(), floor
+    assert "mean of 5 draws" in floor.detail.iloc[0] and "n=2000" in floor.detail.iloc[0]
+
+
+@pytest.mark.slow
+def test_oracle_pf_ode_samples_score_within_twice_the_real_vs_real_fid(tmp_path, write_config):
+    """The default grid's synthetic datasets and settings, oracle score, PF-ODE: only sampler error
+    separates the samples from the data, and the PF-ODE with the exact score has almost none
+    (mode-weight TV ≤ 0.01 in test_samplers), so FID must sit at the noise floor. Both FIDs use the
+    same n against the same reference; the floor averages 5 draws."""
+    config = cfgmod.load(ROOT / "config/default.yaml")
+    config.update(datasets={k: v for k, v in config["datasets"].items() if k in ("toy", "gmm16")},
+                  objectives=["oracle"], samplers={"ode": config["samplers"]["ode"]},
+                  schedules={k: v for k, v in config["schedules"].items() if k in ("vp", "subvp")},
+                  metrics=["fid", "kid", "sample_seconds"])
+    config.pop("scaling")
+    snakemake(tmp_path, "--cores", "2", "--configfile", write_config(config))
+    df = pd.read_csv(tmp_path / "results/default/summary.csv")
+    fid = df[df.metric == "fid"]
+    floor = fid[fid.objective == "data"].set_index("dataset").value
+    ode = fid[fid.objective == "oracle"]
+    assert len(ode) == 4 and (ode.status == "ok").all(), ode
+    for _, r in ode.iterrows():
+        assert r.value <= 2 * floor[r.dataset], (r.dataset, r.schedule, r.value, floor[r.dataset])
 
 
 @pytest.mark.slow
@@ -180,8 +211,10 @@ def test_a_diverged_run_is_a_row_and_the_report_still_builds(tmp_path, write_con
     config["train"].update(steps=50, lr=1e30, grad_clip=1e30)
     snakemake(tmp_path, "--cores", "2", "--keep-going", "--configfile", write_config(config))
     df = pd.read_csv(tmp_path / "results/tiny/summary.csv")
-    assert len(df) and (df.status == "diverged").all(), df
-    assert df.value.isna().all()
+    runs, data = df[df.objective != "data"], df[df.objective == "data"]
+    assert len(runs) and (runs.status == "diverged").all(), runs
+    assert runs.value.isna().all()
+    assert len(data) and (data.status == "ok").all()  # the real-vs-real baseline does not depend on the run
     assert (tmp_path / "results/tiny/report.html").exists()
 
 

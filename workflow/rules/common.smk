@@ -6,11 +6,15 @@ import yaml
 from scorebench import config as sb_config
 from scorebench.errors import ScorebenchError
 from scorebench.grid import runs
+from scorebench.evaluate import EvaluateConfig
 from scorebench.layout import (
+    DATA_METRICS,
+    FEATURE_NET,
     FIGURES,
     METRICS,
     MODEL_FILE,
     MODEL_METRICS,
+    REFERENCE,
     REPORT,
     RESULTS,
     SAMPLES,
@@ -19,6 +23,7 @@ from scorebench.layout import (
     SUMMARY,
     Layout,
 )
+from scorebench.reference import needs_feature_net
 from scorebench.report import figure_files
 
 try:
@@ -30,6 +35,10 @@ except ScorebenchError as err:
 LAYOUT = Layout(RESULTS, CONFIG["name"])
 DATASETS = sorted({r.dataset for r in RUNS})
 SAMPLERS = list(CONFIG["samplers"])
+# FID/KID need each dataset's reference statistics (and real-vs-real baseline rows); an empty
+# `metrics:` list means every metric
+FIDELITY = not CONFIG["metrics"] or bool({"fid", "kid"} & set(CONFIG["metrics"]))
+METRIC_FILES = [MODEL_METRICS, *SAMPLERS, *([DATA_METRICS] if FIDELITY else [])]
 # the scaling study's device kind (cpu or cuda), when the config asks for one
 SCALING_DEVICE = str(CONFIG.get("scaling", {}).get("device", "cpu")).split(":")[0]
 
@@ -86,6 +95,19 @@ def model_files(wildcards):
     ]
 
 
+def reference_input(wildcards):
+    """The dataset's FID/KID reference when the benchmark computes FID or KID."""
+    return [LAYOUT.pattern(REFERENCE, dataset=wildcards.dataset)] if FIDELITY else []
+
+
+def feature_net_input(wildcards):
+    """The trained feature network a dataset's FID/KID features come from, if any (digits)."""
+    evaluate = EvaluateConfig.from_dict(evaluate_params(wildcards))
+    if not needs_feature_net(CONFIG, wildcards.dataset, evaluate):
+        return []
+    return [LAYOUT.pattern(FEATURE_NET, dataset=wildcards.dataset)]
+
+
 def run_params(wildcards):
     """Everything that decides a run's training: a change reruns exactly the affected runs."""
     entries = sb_config.objective_entries(CONFIG)
@@ -98,7 +120,16 @@ def run_params(wildcards):
 
 
 def sampler_params(wildcards):
-    """What decides a sampler's draws on a dataset: its own entry and the evaluate settings."""
+    """What decides a sampler's draws on a dataset: its own entry, the sample count and the device."""
+    evaluate = sb_config.section(CONFIG, "evaluate", wildcards.dataset)
+    return {
+        "sampler": CONFIG["samplers"][wildcards.sampler],
+        "draws": {k: evaluate[k] for k in ("n_samples", "device") if k in evaluate},
+    }
+
+
+def sample_metric_params(wildcards):
+    """What decides a sampler's metric rows: its draws and every evaluate setting (e.g. KID subsets)."""
     return {
         "sampler": CONFIG["samplers"][wildcards.sampler],
         "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),

@@ -1,6 +1,7 @@
 rule evaluate_samples:
     input:
-        LAYOUT.pattern(SAMPLES),
+        samples=LAYOUT.pattern(SAMPLES),
+        reference=reference_input,
     output:
         LAYOUT.pattern(METRICS, name="{sampler}"),
     log:
@@ -13,9 +14,10 @@ rule evaluate_samples:
     resources:
         mem_mb=resource("evaluate", "mem_mb", 4000),
         runtime=resource("evaluate", "runtime", 60),
+        gpu=gpus("evaluate"),
     params:
         config=CONFIG_FILE,
-        spec=sampler_params,
+        spec=sample_metric_params,
     shell:
         "scorebench evaluate {params.config} --dataset {wildcards.dataset} --sampler {wildcards.sampler}"
         " > {log} 2>&1"

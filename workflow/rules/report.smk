@@ -3,7 +3,7 @@ rule report:
         metrics=expand(
             LAYOUT.pattern(METRICS),
             dataset=DATASETS,
-            name=[MODEL_METRICS, *SAMPLERS],
+            name=METRIC_FILES,
         ),
         samples=expand(LAYOUT.pattern(SAMPLES), dataset=DATASETS, sampler=SAMPLERS),
         scaling=scaling_tables(),

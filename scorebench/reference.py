@@ -1,0 +1,111 @@
+"""FID/KID for a benchmark: which features a dataset uses, its cached reference, the real-vs-real floor.
+
+Every dataset is scored in one feature space (`evaluate.features`, default by dataset kind: raw
+coordinates for synthetic data, the digits classifier, Inception for natural images). Its reference
+is `evaluate.reference_samples` rows of the train split, cached with n and seed; the baseline
+scores held-out real data (fresh draws of a synthetic distribution, else the test split) against
+it with the same n as the generated samples, so users see the floor that sampling noise sets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .classifier import train_digits_classifier
+from .config import dataset_params
+from .data import Dataset, build_dataset
+from .errors import DataError, ScorebenchError
+from .fidelity import Extractor, build_extractor, features, fidelity, load_reference, reference_statistics, save_reference
+from .io import provenance, save_torch
+from .layout import FEATURE_NET, REFERENCE, Layout
+
+DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # else raw
+SEED = 0  # of the reference rows, the feature net and the held-out draws
+
+
+def feature_spec(config: dict, dataset: str, cfg) -> dict:
+    """The dataset's extractor entry `{kind: ..., options}` (`evaluate.features: auto` picks by kind)."""
+    spec = cfg.features
+    if spec == "auto":
+        spec = DEFAULT_FEATURES.get(config["datasets"][dataset]["kind"], "raw")
+    return {"kind": spec} if isinstance(spec, str) else dict(spec)
+
+
+def needs_feature_net(config: dict, dataset: str, cfg) -> bool:
+    """Whether the dataset's features come from a network this benchmark trains (the digits classifier)."""
+    return feature_spec(config, dataset, cfg)["kind"] == "digits_classifier"
+
+
+def feature_net_path(config: dict, dataset: str, results) -> Path:
+    return Layout(results, config["name"]).path(FEATURE_NET, dataset=dataset)
+
+
+def train_feature_net(config: dict, dataset: str, results) -> dict:
+    """Train and cache the dataset's feature network; its record holds the test accuracy."""
+    return train_digits_classifier(feature_net_path(config, dataset, results), seed=SEED)
+
+
+def extractor(config: dict, dataset: str, cfg, results, device: str = "cpu") -> Extractor:
+    """The dataset's feature extractor; the digits classifier is the one cached under features/."""
+    spec = feature_spec(config, dataset, cfg)
+    if spec["kind"] == "digits_classifier":
+        spec.setdefault("path", str(feature_net_path(config, dataset, results)))
+    return build_extractor(spec, where="evaluate.features", device=device)
+
+
+def _held_out(data: Dataset, n: int, draw: int) -> torch.Tensor:
+    """`n` real samples no model saw: fresh draws of a synthetic distribution, else the test split."""
+    gen = torch.Generator().manual_seed(SEED + 1 + draw)
+    if data.synthetic:
+        return data.mixture.sample(n, gen).reshape(n, *data.shape).float()
+    return data.dequantize(data.test[:n], gen)
+
+
+def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu") -> dict:
+    """Compute, cache and return the dataset's reference, with its real-vs-real baseline under "baseline".
+
+    The baseline uses as many held-out samples as the models generate (`evaluate.n_samples`, fewer
+    when the test split is smaller) and, for synthetic data, averages `evaluate.baseline_draws` draws.
+    A missing or corrupt file (dataset, weights, feature net) is cached as a failed reference, so every
+    FID/KID row of the dataset can say why; the error is raised again for the caller.
+    """
+    out = Layout(results, config["name"]).path(REFERENCE, dataset=dataset)
+    try:
+        data = build_dataset(dataset, dataset_params(config, dataset))
+        ext = extractor(config, dataset, cfg, results, device)
+        train = data.dequantize(data.train, torch.Generator().manual_seed(SEED))
+        ref = reference_statistics(train, ext, n=cfg.reference_samples, seed=SEED, dataset=dataset, split="train")
+        draws = cfg.baseline_draws if data.synthetic else 1
+        scores = [score(features(_held_out(data, cfg.n_samples, k), ext), ref, cfg, seed=k) for k in range(draws)]
+    except ScorebenchError as err:
+        save_torch({"status": "failed", "reason": str(err), "provenance": provenance()}, out)
+        raise
+    ref["baseline"] = {"fid": sum(s["fid"] for s in scores) / draws, "kid": sum(s["kid"] for s in scores) / draws,
+                       "draws": draws, "detail": describe(scores[0], ext.name, draws, data.synthetic)}
+    save_reference(ref, out)
+    return ref
+
+
+def score(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
+    """FID and KID of features against a reference, with the evaluate section's KID settings."""
+    return fidelity(feats, ref, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, seed=seed)
+
+
+def describe(result: dict, extractor_name: str, draws: int = 1, synthetic: bool = False) -> str:
+    """The detail of a FID/KID row: feature space, counts, and the bias flag the report shows."""
+    source = f"; mean of {draws} draws of fresh true samples" if synthetic else ""
+    flag = f"; biased: n < {result['feature_dim']} features" if result["biased"] else ""
+    return (f"{extractor_name} features, n={result['n']} vs {result['n_reference']} train rows, "
+            f"KID ± {result['kid_std']:.2g} over subsets of {result['kid_subset_size']}{source}{flag}")
+
+
+def sample_scores(config: dict, dataset: str, cfg, x: torch.Tensor, results, seed: int, device: str = "cpu") -> dict:
+    """FID and KID of generated samples `x` against the dataset's cached reference, with the row detail."""
+    path = Layout(results, config["name"]).path(REFERENCE, dataset=dataset)
+    if not path.is_file():
+        raise DataError(f"{path}: no FID/KID reference; run `scorebench reference CONFIG --dataset {dataset}` first")
+    ref = load_reference(path)
+    ext = extractor(config, dataset, cfg, results, device)
+    result = score(features(x, ext), ref, cfg, seed)
+    return result | {"detail": describe(result, ext.name)}
