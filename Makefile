@@ -19,7 +19,7 @@ install: $(STAMP)
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores all
 
-# Debian packages the tests drive (Chromium), then the suite
+# Debian packages the tests drive (Chromium, a single-node SLURM), then the suite
 test: install
 	bash tests/system/install.sh
 	$(BIN)/python -m pytest

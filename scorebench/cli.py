@@ -223,7 +223,39 @@ def parser() -> argparse.ArgumentParser:
     _common(r)
     r.set_defaults(func=cmd_report)
 
+    w = verbs.add_parser("sweep", help="train the grid's unfinished runs through submitit (a SLURM job array)",
+                         description="Train every run of CONFIG without a model.pt as one submitit job each: a SLURM "
+                                     "job array when sbatch is on PATH, else local subprocesses. Models land in the "
+                                     "workflow's results layout, so `snakemake` then only samples and evaluates. "
+                                     "Jobs resume from their checkpoint when requeued.")
+    _common(w)
+    w.add_argument("--cluster", choices=("auto", "slurm", "local"), default="auto",
+                   help="where to run (default: slurm when sbatch is on PATH, else local)")
+    w.add_argument("--partition", help="SLURM partition (default: the cluster's default partition; `sinfo` lists them)")
+    w.add_argument("--account", help="SLURM account to charge (default: none given)")
+    w.add_argument("--gpu-type", help="GPU type for runs with train.device cuda, e.g. a100 (--gres=gpu:TYPE:1)")
+    w.add_argument("--parallelism", type=_positive_int,
+                   help="most runs at once (default: SLURM decides; locally the CPU count)")
+    w.add_argument("--no-wait", dest="wait", action="store_false",
+                   help="return once submitted (SLURM); rerun the same command to wait or to resubmit what failed")
+    w.add_argument("--dry-run", action="store_true", help="list what would be submitted; submit nothing")
+    w.set_defaults(func=cmd_sweep)
     return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {value})")
+    return value
+
+
+def cmd_sweep(args) -> int:
+    from .launch import sweep
+
+    sweep(_load(args.config), args.results, cluster=args.cluster, partition=args.partition, account=args.account,
+          gpu_type=args.gpu_type, parallelism=args.parallelism, wait=args.wait, dry_run=args.dry_run)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,9 @@ SCHEMA_FILE = "config.schema.yaml"
 GRID = ("datasets", "objectives", "schedules")  # all non-empty (a grid) or all empty (a scaling-only config)
 
 
+PLACEMENT = ("slurm_partition", "slurm_account", "gpu_model")  # the SLURM plugin's resource names
+
+
 def schema() -> dict:
     return yaml.safe_load(resources.files("scorebench").joinpath("schemas", SCHEMA_FILE).read_text())
 
@@ -83,6 +86,17 @@ def section(config: dict, name: str, dataset: str) -> dict:
     """The `train:` or `evaluate:` settings for runs on `dataset`: the top-level section updated
     with the dataset entry's own (e.g. a different network or step count for images)."""
     return {**config[name], **config["datasets"][dataset].get(name, {})}
+
+
+def resource(config: dict, stage: str, key: str, default=None):
+    """A job resource of `stage`: resources.<stage>.<key>, else the config-wide resources.<key>, else `default`."""
+    res = config.get("resources", {})
+    return res.get(stage, {}).get(key, res.get(key, default))
+
+
+def placement(config: dict, stage: str) -> dict:
+    """Where `stage`'s jobs go on SLURM, as far as the config says: slurm_partition, slurm_account, gpu_model."""
+    return {k: v for k in PLACEMENT if (v := resource(config, stage, k)) is not None}
 
 
 def dataset_params(config: dict, dataset: str) -> dict:

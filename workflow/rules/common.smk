@@ -2,6 +2,7 @@
 import sys
 
 import yaml
+from snakemake.exceptions import WorkflowError
 
 from scorebench import config as sb_config
 from scorebench.errors import ScorebenchError
@@ -33,6 +34,8 @@ except ScorebenchError as err:
     sys.exit(f"scorebench: error: {err}")
 
 LAYOUT = Layout(RESULTS, CONFIG["name"])
+# cores of the scaling job under a cluster executor unless resources.scaling.cpus says otherwise
+CLUSTER_CORES = 4
 DATASETS = sorted({r.dataset for r in RUNS})
 SAMPLERS = list(CONFIG["samplers"])
 # FID/KID need each dataset's reference statistics (and real-vs-real baseline rows); an empty
@@ -142,8 +145,28 @@ def evaluate_params(wildcards):
 
 
 def resource(stage, key, default):
-    """A rule's `mem_mb` or `runtime` (minutes): the config's `resources.<stage>.<key>`, else `default`."""
-    return CONFIG.get("resources", {}).get(stage, {}).get(key, default)
+    """A rule's `mem_mb`, `runtime` (minutes) or `cpus`: resources.<stage>.<key>, else resources.<key>, else `default`."""
+    return sb_config.resource(CONFIG, stage, key, default)
+
+
+def placement(stage, gpu=0):
+    """The config's SLURM placement of a stage's jobs (partition, account; the GPU model only for
+    jobs whose `gpu`, a count or a function of the wildcards, is not 0): resources the local
+    executor ignores."""
+    where = sb_config.placement(CONFIG, stage)
+    model = where.pop("gpu_model", None)
+    if model is None:
+        return where
+    count = gpu if callable(gpu) else lambda wildcards: gpu
+    return where | {"gpu_model": lambda wildcards: model if count(wildcards) else ""}
+
+
+def every_core():
+    """--cores of a local run; a cluster executor has no --cores, and the job gets CLUSTER_CORES."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return CLUSTER_CORES
 
 
 def gpus(section):

@@ -10,8 +10,9 @@ rule evaluate_samples:
         benchmark_path("evaluate", "{dataset}/{sampler}")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("evaluate", "cpus", 1)
     resources:
+        **placement("evaluate", gpus("evaluate")),
         mem_mb=resource("evaluate", "mem_mb", 4000),
         runtime=resource("evaluate", "runtime", 60),
         gpu=gpus("evaluate"),
@@ -34,8 +35,9 @@ rule evaluate_models:
         benchmark_path("evaluate", f"{{dataset}}/{MODEL_METRICS}")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("evaluate", "cpus", 1)
     resources:
+        **placement("evaluate", gpus("evaluate")),
         mem_mb=resource("evaluate", "mem_mb", 4000),
         runtime=resource("evaluate", "runtime", 120),
         gpu=gpus("evaluate"),

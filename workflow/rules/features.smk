@@ -7,8 +7,9 @@ rule feature_net:
         benchmark_path("features", "{dataset}/classifier")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("evaluate", "cpus", 1)
     resources:
+        **placement("evaluate"),
         mem_mb=resource("evaluate", "mem_mb", 4000),
         runtime=resource("evaluate", "runtime", 60),
     params:
@@ -29,8 +30,9 @@ rule reference:
         benchmark_path("features", "{dataset}/reference")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("evaluate", "cpus", 1)
     resources:
+        **placement("evaluate", gpus("evaluate")),
         mem_mb=resource("evaluate", "mem_mb", 4000),
         runtime=resource("evaluate", "runtime", 60),
         gpu=gpus("evaluate"),

@@ -24,10 +24,11 @@ rule report:
         benchmark_path("report", "report")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("report", "cpus", 1)
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **placement("report"),
+        mem_mb=resource("report", "mem_mb", 4000),
+        runtime=resource("report", "runtime", 30),
     params:
         config=CONFIG_FILE,
     shell:

@@ -9,8 +9,9 @@ rule sample:
         benchmark_path("sample", "{dataset}/{sampler}")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("sample", "cpus", 1)
     resources:
+        **placement("sample", gpus("evaluate")),
         mem_mb=resource("sample", "mem_mb", 4000),
         runtime=resource("sample", "runtime", 120),
         gpu=gpus("evaluate"),

@@ -9,8 +9,9 @@ rule scaling:
     conda:
         "../envs/scorebench.yaml"
     # every core: the job runs alone, so no other job competes for the cores it times
-    threads: workflow.cores
+    threads: resource("scaling", "cpus", every_core())
     resources:
+        **placement("scaling", 1 if SCALING_DEVICE == "cuda" else 0),
         mem_mb=resource("scaling", "mem_mb", 8000),
         runtime=resource("scaling", "runtime", 60),
         gpu=1 if SCALING_DEVICE == "cuda" else 0,

@@ -7,8 +7,9 @@ rule train:
         benchmark_path("train", "{dataset}/{objective}/{schedule}/seed{seed}")
     conda:
         "../envs/scorebench.yaml"
-    threads: 1
+    threads: resource("train", "cpus", 1)
     resources:
+        **placement("train", gpus("train")),
         mem_mb=resource("train", "mem_mb", 4000),
         runtime=resource("train", "runtime", 120),
         gpu=gpus("train"),
