@@ -73,4 +73,4 @@ def load_digits_classifier(path: str | os.PathLike, map_location="cpu") -> tuple
     except Exception as err:  # torch.load fails on a damaged file in many ways (pickle, zip, struct, state-dict keys)
         raise DataError(f"digits classifier {path} is corrupt ({type(err).__name__}); "
                         f"delete it and train it again") from None
-    return net.eval(), record
+    return net.to(map_location).eval(), record

@@ -14,8 +14,9 @@ import torch
 
 from .config import dataset_params, require_positive_ints, section, settings
 from .classifier import load_digits_classifier
-from .data import dataset_info
+from .data import build_dataset, dataset_info
 from .errors import ConfigError, ScorebenchError
+from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible
 from .io import provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
@@ -62,6 +63,10 @@ class EvaluateConfig:
         require_positive_ints(cfg, "evaluate", ("n_samples", "nll_points", "fisher_points", "exact_divergence_max_dim",
                                                 "sw_projections", "reference_samples", "baseline_draws", "kid_subsets",
                                                 "kid_subset_size"))
+        kind = cfg.features.get("kind") if isinstance(cfg.features, dict) else cfg.features
+        if kind != "auto" and kind not in FEATURES:
+            raise ConfigError(f"evaluate.features: unknown {kind!r}; valid: auto, {', '.join(FEATURES.keys())} "
+                              "(or {kind: inception, weights_path: FILE})")
         if cfg.divergence not in ("auto", "exact", "hutchinson"):
             raise ConfigError(f"evaluate.divergence: unknown {cfg.divergence!r}; valid: auto, exact, hutchinson")
         return cfg
@@ -74,16 +79,17 @@ def row(run: RunSpec, sampler: str, metric: str, value: float, status: str = "ok
 
 
 def load_score(config: dict, run: RunSpec, results: str | Path, device="cpu"):
-    """(score function or None when training did not succeed, dataset, process, training record)."""
-    dataset, process = prepare(config, run)
+    """(score function or None when training did not succeed, dataset, process, training record).
+
+    A trained model brings its process (σ_max saved with it); only the oracle resolves it anew."""
     path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
     if not path.exists():
         raise ScorebenchError(f"{path}: no trained model; run `scorebench train` for {run.id} first")
     record = torch.load(path, map_location=device, weights_only=False)
-    if record["status"] != "ok":
-        return None, dataset, process, record
-    if record.get("oracle"):
-        return OracleScore(dataset.mixture, process), dataset, process, record
+    if record["status"] != "ok" or record.get("oracle"):
+        dataset, process = prepare(config, run)
+        return (OracleScore(dataset.mixture, process) if record["status"] == "ok" else None), dataset, process, record
+    dataset = build_dataset(run.dataset, dataset_params(config, run.dataset))
     model, record = load_model(path, dataset, map_location=device)
     return model.to(device), dataset, model.process, record
 
@@ -143,15 +149,15 @@ def _draw(config, run, sampler, results, device) -> dict:
     return {"status": stats["status"], "reason": reason, "stats": stats, "samples": x.cpu()}
 
 
-def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS) -> list[dict]:
-    """Metric rows of one (run, sampler) from its saved samples."""
+def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS, device=None) -> list[dict]:
+    """Metric rows of one (run, sampler) from its saved samples; `device` runs the FID/KID features."""
     rec = torch.load(Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields()), weights_only=False)
     if rec["status"] != "ok":
         return [row(run, sampler, m, math.nan, rec["status"], rec["reason"]) for m in metric_names(config, run, sampler)]
     names = metric_names(config, run, sampler)
     stats, x = rec["stats"], rec["samples"]
     rows = [row(run, sampler, "sample_seconds", stats["seconds"]), row(run, sampler, "nfe", stats["nfe"])]
-    dataset, _ = prepare(config, run)
+    dataset = build_dataset(run.dataset, dataset_params(config, run.dataset))
     if "mode_weight_tv" in names:
         rows.append(row(run, sampler, "mode_weight_tv", mode_weight_tv(x, dataset)))
     if "sliced_wasserstein" in names:
@@ -160,15 +166,15 @@ def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = 
         sw = sliced_wasserstein(x, ref, n_projections=cfg.sw_projections, generator=torch.Generator().manual_seed(0))
         rows.append(row(run, sampler, "sliced_wasserstein", sw, detail=f"vs {len(x)} fresh true samples"))
     if "fid" in names or "kid" in names:
-        rows += _fidelity_rows(config, run, sampler, x, results)
+        rows += _fidelity_rows(config, run, sampler, x, results, device)
     return [r for r in rows if r["metric"] in names]
 
 
-def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, results) -> list[dict]:
+def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, results, device=None) -> list[dict]:
     """FID and KID of the samples; a reference or feature net that cannot be had makes them failed rows."""
     cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
     try:
-        score = sample_scores(config, run.dataset, cfg, x, results, seed=_seed(run, sampler), device=cfg.device)
+        score = sample_scores(config, run.dataset, cfg, x, results, seed=_seed(run, sampler), device=device or cfg.device)
     except ScorebenchError as err:
         return [row(run, sampler, m, math.nan, "failed", str(err)) for m in ("fid", "kid")]
     return [row(run, sampler, m, score[m], detail=score["detail"]) for m in ("fid", "kid")]
@@ -241,7 +247,7 @@ def evaluate_runs(config: dict, runs: list[RunSpec], sampler: str | None, result
     rows = []
     for run in runs:
         try:
-            rows += model_rows(config, run, results, device) if sampler is None else sample_rows(config, run, sampler, results)
+            rows += model_rows(config, run, results, device) if sampler is None else sample_rows(config, run, sampler, results, device)
         except (ScorebenchError, RuntimeError, ValueError) as err:
             rows += [row(run, sampler or MODEL, m, math.nan, "failed", f"{type(err).__name__}: {err}")
                      for m in metric_names(config, run, sampler)]

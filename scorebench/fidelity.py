@@ -15,10 +15,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-from torch_fidelity.utils import create_feature_extractor
 
 from .classifier import load_digits_classifier
 from .errors import ConfigError, DataError
@@ -27,6 +23,11 @@ from .registry import Registry, build
 
 FEATURES: Registry = Registry("feature extractor")
 INCEPTION_NAME = "inception-v3-compat"  # torch-fidelity's registry key for its TF-compatible Inception-v3
+# torch-fidelity's own URL for those weights (its URL_INCEPTION_V3; a test keeps the two equal). The
+# package itself is imported where it is used: importing it loads torchvision, 1-2 s that every
+# sampling job would pay
+URL_INCEPTION_V3 = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+                    "weights-inception-2015-12-05-6726825d.pth")
 DEFAULT_INCEPTION_WEIGHTS = Path(torch.hub.get_dir()) / "checkpoints" / Path(URL_INCEPTION_V3).name
 
 
@@ -71,6 +72,8 @@ def inception(weights_path=None, device="cpu") -> Extractor:
     if not path.is_file():
         raise DataError(f"Inception weights {path} not found: download {URL_INCEPTION_V3} on a machine with internet "
                         f"and copy it there (or set features.weights_path)")
+    from torch_fidelity.utils import create_feature_extractor
+
     try:
         net = create_feature_extractor(INCEPTION_NAME, ["2048"], cuda=False, feature_extractor_weights_path=str(path),
                                        verbose=False)
@@ -101,6 +104,8 @@ def features(x: torch.Tensor, extractor: Extractor, batch_size: int = 256) -> to
 
 def statistics(feats: torch.Tensor) -> dict[str, torch.Tensor]:
     """Mean and unbiased covariance (float64) of features, by torch-fidelity's `fid_features_to_statistics`."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
     stats = fid_features_to_statistics(feats.double().cpu())
     # tensors, so a cache loads with weights_only; np.cov gives a scalar for a single feature
     return {"mu": torch.from_numpy(stats["mu"]), "sigma": torch.from_numpy(np.atleast_2d(stats["sigma"]))}
@@ -132,12 +137,15 @@ def load_reference(path: str | os.PathLike) -> dict:
         raise DataError(f"reference statistics {path} not found; compute them with reference_statistics first")
     try:
         reference = torch.load(path, weights_only=True)
+        if not isinstance(reference, dict):
+            raise TypeError(type(reference).__name__)
         missing = {"mu", "sigma", "features", "n", "seed", "extractor", "feature_dim"} - set(reference)
     except Exception as err:  # torch.load fails on a damaged file in many ways (pickle, zip, struct)
         raise DataError(f"reference statistics {path} are corrupt ({type(err).__name__}); "
                         f"delete and recompute them") from None
     if reference.get("status") == "failed":  # cached by a workflow job that could not build it
-        raise DataError(f"no reference statistics in {path}: {reference['reason']}")
+        raise DataError(f"no reference statistics in {path}: {reference['reason']} (once fixed, delete {path} "
+                        "or rerun snakemake with --forcerun reference)")
     if missing:
         raise DataError(f"reference statistics {path} lack {', '.join(sorted(missing))}; delete and recompute them")
     return reference
@@ -149,9 +157,12 @@ def fidelity(feats: torch.Tensor, reference: dict, *, kid_subsets: int = 100, ki
 
     KID is the mean ± std over `kid_subsets` random subsets of min(kid_subset_size, n, n_reference)
     rows (torch-fidelity needs subsets no larger than either set; when a subset is all of both sets,
-    every subset is the same and `kid_std` is 0). `biased` marks results from fewer
-    samples than feature dimensions: the covariance is then singular and FID's O(F²/n) bias large.
+    every subset is the same and `kid_std` is 0). `biased` marks results from no more samples
+    than feature dimensions: the covariance (rank ≤ n − 1) is then singular and FID's O(F²/n) bias large.
     """
+    from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_statistics_to_metric
+    from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
+
     n, dim = feats.shape
     if dim != reference["feature_dim"]:
         raise ConfigError(f"features: dimension {dim} differs from the reference's {reference['feature_dim']} "
@@ -165,4 +176,4 @@ def fidelity(feats: torch.Tensor, reference: dict, *, kid_subsets: int = 100, ki
     kid = kid_features_to_metric(feats.double(), reference["features"].double(), kid_subsets=kid_subsets,
                                  kid_subset_size=subset, rng_seed=seed, verbose=False)
     return {"fid": fid, "kid": kid[KEY_METRIC_KID_MEAN], "kid_std": kid[KEY_METRIC_KID_STD], "kid_subset_size": subset,
-            "n": n, "n_reference": reference["n"], "feature_dim": dim, "biased": min(n, reference["n"]) < dim}
+            "n": n, "n_reference": reference["n"], "feature_dim": dim, "biased": min(n, reference["n"]) <= dim}

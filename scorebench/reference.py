@@ -54,9 +54,11 @@ def extractor(config: dict, dataset: str, cfg, results, device: str = "cpu") -> 
     return build_extractor(spec, where="evaluate.features", device=device)
 
 
-def _held_out(data: Dataset, n: int, draw: int) -> torch.Tensor:
-    """`n` real samples no model saw: fresh draws of a synthetic distribution, else the test split."""
-    gen = torch.Generator().manual_seed(SEED + 1 + draw)
+def _held_out(data: Dataset, n: int, draw: int, data_seed: int) -> torch.Tensor:
+    """`n` real samples no model saw: fresh draws of a synthetic distribution, else the test split.
+
+    Draw k uses seed data_seed + 1 + k: never the seed that drew the dataset's train and test rows."""
+    gen = torch.Generator().manual_seed(data_seed + 1 + draw)
     if data.synthetic:
         return data.mixture.sample(n, gen).reshape(n, *data.shape).float()
     return data.dequantize(data.test[:n], gen)
@@ -71,20 +73,29 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
     FID/KID row of the dataset can say why; the error is raised again for the caller.
     """
     out = Layout(results, config["name"]).path(REFERENCE, dataset=dataset)
+    params = dataset_params(config, dataset)
     try:
-        data = build_dataset(dataset, dataset_params(config, dataset))
+        data = build_dataset(dataset, params)
         ext = extractor(config, dataset, cfg, results, device)
         train = data.dequantize(data.train, torch.Generator().manual_seed(SEED))
         ref = reference_statistics(train, ext, n=cfg.reference_samples, seed=SEED, dataset=dataset, split="train")
         draws = cfg.baseline_draws if data.synthetic else 1
-        scores = [score(features(_held_out(data, cfg.n_samples, k), ext), ref, cfg, seed=k) for k in range(draws)]
+        held_out = [_held_out(data, cfg.n_samples, k, params.get("seed", 0)) for k in range(draws)]
+        scores = [score(features(x, ext), ref, cfg, seed=k) for k, x in enumerate(held_out)]
     except ScorebenchError as err:
         save_torch({"status": "failed", "reason": str(err), "provenance": provenance()}, out)
         raise
+    ref["settings"] = settings(config, dataset, cfg)
     ref["baseline"] = {"fid": sum(s["fid"] for s in scores) / draws, "kid": sum(s["kid"] for s in scores) / draws,
                        "draws": draws, "detail": describe(scores[0], ext.name, draws, data.synthetic)}
     save_reference(ref, out)
     return ref
+
+
+def settings(config: dict, dataset: str, cfg) -> dict:
+    """What a reference depends on: the dataset entry, the feature space and the reference size."""
+    return {"dataset": dataset_params(config, dataset), "features": feature_spec(config, dataset, cfg),
+            "reference_samples": cfg.reference_samples}
 
 
 def score(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
@@ -95,7 +106,7 @@ def score(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
 def describe(result: dict, extractor_name: str, draws: int = 1, synthetic: bool = False) -> str:
     """The detail of a FID/KID row: feature space, counts, and the bias flag the report shows."""
     source = f"; mean of {draws} draws of fresh true samples" if synthetic else ""
-    flag = f"; biased: n < {result['feature_dim']} features" if result["biased"] else ""
+    flag = f"; biased: n ≤ {result['feature_dim']} features" if result["biased"] else ""
     return (f"{extractor_name} features, n={result['n']} vs {result['n_reference']} train rows, "
             f"KID ± {result['kid_std']:.2g} over subsets of {result['kid_subset_size']}{source}{flag}")
 
@@ -106,6 +117,9 @@ def sample_scores(config: dict, dataset: str, cfg, x: torch.Tensor, results, see
     if not path.is_file():
         raise DataError(f"{path}: no FID/KID reference; run `scorebench reference CONFIG --dataset {dataset}` first")
     ref = load_reference(path)
+    if ref.get("settings") != settings(config, dataset, cfg):
+        raise DataError(f"{path} was built for other dataset or feature settings than the config's; rerun "
+                        f"`scorebench reference CONFIG --dataset {dataset}` (the workflow does when they change)")
     ext = extractor(config, dataset, cfg, results, device)
     result = score(features(x, ext), ref, cfg, seed)
     return result | {"detail": describe(result, ext.name)}

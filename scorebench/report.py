@@ -85,18 +85,18 @@ def quality_vs_cost(df: pd.DataFrame) -> bytes:
             table = cost.reset_index().join(quality, on=["objective", "schedule", "seed"])
         else:
             table = cost.to_frame().join(part[part.metric == metric].set_index(key).value.rename(metric)).reset_index()
-        panels.append((dataset, metric, table.dropna()))
+        floor = part[(part.objective == DATA) & (part.metric == metric)].value
+        panels.append((dataset, metric, table.dropna(), floor.iloc[0] if len(floor) else None))
     if not panels:
         return _empty("no sample-quality metric computed yet")
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False, layout="constrained")
-    for ax, (dataset, metric, table) in zip(axes[0], panels):
+    for ax, (dataset, metric, table, floor) in zip(axes[0], panels):
         sns.scatterplot(data=table, x="sample_seconds", y=metric, hue="objective", style="sampler", s=60, ax=ax)
         ax.set_xscale("log")
         if metric in LOG_SCALE:
             ax.set_yscale("log")
-        floor = part[(part.objective == DATA) & (part.metric == metric)].value
-        if len(floor):
-            ax.axhline(floor.iloc[0], color="grey", ls="--", lw=1, label="real vs real")
+        if floor is not None:
+            ax.axhline(floor, color="grey", ls="--", lw=1, label="real vs real")
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set(title=dataset, xlabel="sample_seconds (log)")
@@ -203,11 +203,13 @@ def _fidelity_notes(df: pd.DataFrame) -> str:
     if floor.empty:
         return ""
     biased = df[(df.metric.isin(["fid", "kid"])) & df.detail.fillna("").str.contains("biased")]
-    note = (f"<p><b>{len(biased)} FID/KID values come from fewer samples than feature dimensions</b> and are "
+    note = (f"<p><b>{len(biased)} FID/KID values come from no more samples than feature dimensions</b> and are "
             "biased upward (their detail says so); compare them only at equal n, and prefer KID.</p>"
-            if len(biased) else "<p>No FID/KID value here comes from fewer samples than feature dimensions.</p>")
+            if len(biased) else "<p>No FID/KID value here comes from n ≤ the feature dimension.</p>")
     return ("<h2>FID/KID: the real-vs-real floor</h2><p>Held-out real data scored against the same reference "
-            "with the same number of samples: a model cannot be told apart from the data below these values.</p>"
+            "with the generated samples' n where the held-out data has that many (the detail gives n): a model "
+            "cannot be told apart from the data below these values. A floor from fewer rows than the samples "
+            "is higher than the floor at their n (FID's bias grows as n shrinks).</p>"
             + floor.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}") + note)
 
 

@@ -1,18 +1,23 @@
 """FID / KID pipeline: Gaussian closed form, KID's sign, Inception loading offline, digits feature net."""
 from __future__ import annotations
 
+import math
+
 from unittest import mock
 
 import pytest
 import torch
 import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 
+from scorebench import config as cfgmod
 from scorebench import fidelity as fidelity_module
 from scorebench.classifier import train_digits_classifier
 from scorebench.data import build_dataset
-from scorebench.errors import DataError
+from scorebench.errors import ConfigError, DataError
+from scorebench.evaluate import EvaluateConfig
 from scorebench.fidelity import (URL_INCEPTION_V3, build_extractor, features, fidelity, load_reference, raw,
                                  reference_statistics, save_reference, to_uint8_rgb)
+from scorebench.reference import build_reference, sample_scores
 
 F64 = torch.float64
 
@@ -91,6 +96,10 @@ def test_small_sets_shrink_kid_subsets_and_are_flagged_biased():
     out = fidelity(torch.randn(40, 64, generator=g), reference(torch.randn(50, 64, generator=g)), kid_subsets=3)
     assert out["kid_subset_size"] == 40 and out["n"] == 40 and out["n_reference"] == 50
     assert out["biased"] and out["feature_dim"] == 64
+    # the boundary: n samples give a covariance of rank n - 1, singular up to n = F
+    ref = reference(torch.randn(200, 64, generator=g))
+    assert fidelity(torch.randn(64, 64, generator=g), ref, kid_subsets=3)["biased"]
+    assert not fidelity(torch.randn(65, 64, generator=g), ref, kid_subsets=3)["biased"]
 
 
 def test_reference_draws_n_rows_with_seed_and_round_trips(tmp_path):
@@ -145,10 +154,11 @@ def test_inception_runs_end_to_end_from_a_weights_file(inception_weights):
     assert grey.shape == (4, 2048) and torch.isfinite(grey).all() and grey.std(0).max() > 0
     out = fidelity(grey, ref, kid_subsets=2)
     assert out["biased"] and out["feature_dim"] == 2048 and out["kid_subset_size"] == 4
-    assert out["fid"] == out["fid"] and out["kid"] == out["kid"]  # finite numbers, not NaN
+    assert math.isfinite(out["fid"]) and math.isfinite(out["kid"])
 
 
 def test_inception_weights_missing_or_corrupt_name_the_file(tmp_path, monkeypatch, inception_weights):
+    assert URL_INCEPTION_V3 == tf_inception.URL_INCEPTION_V3  # where torch-fidelity fetches them, as it says
     missing = tmp_path / "nowhere.pth"
     monkeypatch.setattr(fidelity_module, "DEFAULT_INCEPTION_WEIGHTS", missing)
     for spec in ({"kind": "inception", "weights_path": str(missing)}, {"kind": "inception"}):
@@ -180,3 +190,26 @@ def test_digits_feature_net_is_accurate_and_separates_digits_from_noise(tmp_path
     for bad in (tmp_path / "absent.pt", tmp_path / "junk.pt"):
         with pytest.raises(DataError, match=str(bad)):
             build_extractor({"kind": "digits_classifier", "path": str(bad)})
+
+
+def test_a_reference_built_for_other_settings_is_refused_not_reused(tmp_path):
+    """A changed dataset entry or feature setting must not be scored against the old cached reference."""
+    config = cfgmod.validate({"name": "ref", "datasets": {"toy": {"kind": "ncsn_toy", "seed": 1}}, "objectives": ["dsm"],
+                              "schedules": {"vp": {"kind": "vp"}},
+                              "evaluate": {"n_samples": 200, "reference_samples": 500, "baseline_draws": 2,
+                                           "kid_subsets": 5, "kid_subset_size": 100}})
+    cfg = EvaluateConfig.from_dict(config["evaluate"])
+    ref = build_reference(config, "toy", cfg, tmp_path)
+    x = build_dataset("toy", {"kind": "ncsn_toy", "seed": 1}).test[:200]
+    assert sample_scores(config, "toy", cfg, x, tmp_path, seed=0)["fid"] < 1  # the same settings: accepted
+    assert ref["baseline"]["fid"] < 1
+    for changed in ({**config, "datasets": {"toy": {"kind": "ncsn_toy", "seed": 2}}},
+                    {**config, "evaluate": {**config["evaluate"], "reference_samples": 400}}):
+        with pytest.raises(DataError, match="built for other dataset or feature settings"):
+            sample_scores(changed, "toy", EvaluateConfig.from_dict(changed["evaluate"]), x, tmp_path, seed=0)
+
+
+def test_unknown_feature_space_is_refused_by_name():
+    for spec in ("inceptoin", {"weights_path": "x.pth"}):
+        with pytest.raises(ConfigError, match="evaluate.features: unknown"):
+            EvaluateConfig.from_dict({"features": spec})

@@ -139,6 +139,14 @@ def sample_metric_params(wildcards):
     }
 
 
+def reference_params(wildcards):
+    """What decides a dataset's FID/KID reference and floor: its data and its evaluate settings."""
+    return {
+        "dataset": sb_config.dataset_params(CONFIG, wildcards.dataset),
+        "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),
+    }
+
+
 def evaluate_params(wildcards):
     """The evaluate settings of a dataset: a change reruns its model-level metrics."""
     return sb_config.section(CONFIG, "evaluate", wildcards.dataset)

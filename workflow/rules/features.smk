@@ -38,6 +38,6 @@ rule reference:
         gpu=gpus("evaluate"),
     params:
         config=CONFIG_FILE,
-        spec=evaluate_params,
+        spec=reference_params,
     shell:
         "scorebench reference {params.config} --dataset {wildcards.dataset} --record-failure > {log} 2>&1"
