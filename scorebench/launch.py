@@ -109,21 +109,28 @@ def sweep(config: dict, results: str | Path = RESULTS, *, cluster: str = "auto",
     new = [r for r in todo if r not in busy]
     echo(f"{config['name']}: {len(grid) - len(todo)} of {len(grid)} runs finished, {len(in_flight)} queued or "
          f"running, {len(new)} to submit ({cluster})")
-    # built before a dry run returns: it checks that SLURM answers and has the partition
-    executor = _executor(config, layout, cluster, partition, account, gpu_type, parallelism) if new else None
+    if gpu_type and not any(_gpus(config, d) for d in config["datasets"]):
+        raise ConfigError("--gpu-type: no dataset's train.device is cuda, so the sweep asks for no GPU")
+    # one array per GPU count (CPU datasets ask for none); built before a dry run returns, so that
+    # it checks that SLURM answers and has the partition
+    groups: dict[int, list[RunSpec]] = {}
+    for run in new:
+        groups.setdefault(_gpus(config, run.dataset), []).append(run)
+    executors = {gpus: _executor(config, layout, cluster, gpus, partition, account, gpu_type, parallelism)
+                 for gpus in groups}
     if dry_run:
         for run in new:
             echo(f"  would submit {run.id}")
         return []
     submitted: list[Submitted] = []
     failed: list[tuple[Submitted, str]] = []
-    if new:
-        # SLURM takes the whole grid as one array; the local executor would start every run at
-        # once, so locally the runs go in waves of `parallelism` (default: the CPU count)
-        size = len(new) if cluster == "slurm" else parallelism or os.cpu_count() or 1
-        for start in range(0, len(new), size):
+    for gpus, group in groups.items():
+        # SLURM takes the group as one array; the local executor would start every run at once, so
+        # locally the runs go in waves of `parallelism` (default: the CPU count)
+        size = len(group) if cluster == "slurm" else parallelism or os.cpu_count() or 1
+        for start in range(0, len(group), size):
             threads = resource(config, "train", "cpus", 1) if cluster == "slurm" else max(1, (os.cpu_count() or 1) // size)
-            part = _submit(executor, config, str(results), new[start:start + size], layout, threads)
+            part = _submit(executors[gpus], config, str(results), group[start:start + size], layout, threads)
             echo(f"submitted {len(part)} runs as job {part[0].job_id.split('_')[0]}; logs in {layout.root / SWEEP}")
             submitted += part
             if cluster == "local":
@@ -169,12 +176,15 @@ def partitions() -> list[str]:
     return sorted({n.rstrip("*") for n in names}, key=lambda n: (f"{n}*" not in names, n))
 
 
-def _executor(config: dict, layout: Layout, cluster: str, partition: str | None, account: str | None,
+def _gpus(config: dict, dataset: str) -> int:
+    """GPUs per training job on `dataset`: 1 when its train.device is cuda, as the workflow's train rule."""
+    return int(str(section(config, "train", dataset).get("device", "cpu")).startswith("cuda"))
+
+
+def _executor(config: dict, layout: Layout, cluster: str, gpus: int, partition: str | None, account: str | None,
               gpu_type: str | None, parallelism: int | None) -> submitit.AutoExecutor:
-    """submitit's executor with the train rule's resources (config resources.train, train.device);
+    """submitit's executor for jobs of `gpus` GPUs with the train rule's resources (resources.train);
     partition, account and GPU type from the command line, else from the config's resources."""
-    gpus = int(any(str(section(config, "train", d).get("device", "cpu")).startswith("cuda")
-                   for d in config["datasets"]))
     params = {"name": f"scorebench-{config['name']}", "timeout_min": resource(config, "train", "runtime", 120),
               "mem_gb": resource(config, "train", "mem_mb", 4000) / 1024,
               "cpus_per_task": resource(config, "train", "cpus", 1), "gpus_per_node": gpus}
@@ -193,9 +203,7 @@ def _executor(config: dict, layout: Layout, cluster: str, partition: str | None,
             params["slurm_array_parallelism"] = parallelism
         if account:
             params["slurm_account"] = account
-        if gpu_type:
-            if not gpus:
-                raise ConfigError("--gpu-type: train.device is not cuda, so the sweep asks for no GPU")
+        if gpu_type and gpus:
             params |= {"gpus_per_node": 0, "slurm_gres": f"gpu:{gpu_type}:{gpus}"}
     executor = submitit.AutoExecutor(folder=layout.root / SWEEP / "%j", cluster=cluster)
     executor.update_parameters(**params)
@@ -247,9 +255,11 @@ def _wait(jobs: list[Submitted], layout: Layout, cluster: str, poll_seconds: flo
         for s in pending:
             if cluster == "slurm":
                 state = states.get(s.job_id)
-                if state is None:  # aged out of squeue, or not shown yet: believe it after two misses
+                if state is None:  # aged out of squeue, or not shown yet: believe it after two misses in a row
                     misses[s.job_id] = misses.get(s.job_id, 0) + 1
                     state = "GONE" if misses[s.job_id] >= 2 else "PENDING"
+                else:
+                    misses.pop(s.job_id, None)
             else:
                 state = "DONE" if s.job.done() else "RUNNING"
             if state in ACTIVE:

@@ -227,6 +227,26 @@ def test_shipped_benchmarks_dry_run_and_ask_for_a_gpu(tmp_path, bench):
     assert "gpu=1" in out and "gpu=0" not in out.split("rule report")[0]
 
 
+def test_config_resources_and_placement_reach_each_rule(tmp_path, write_config):
+    """resources.<key> applies to every stage, resources.<stage>.<key> overrides it; the GPU model
+    goes only to jobs that ask for a GPU (here training, on cuda)."""
+    config = tiny_config()
+    config["train"]["device"] = "cuda"
+    config["resources"] = {"slurm_partition": "gpu", "slurm_account": "proj", "gpu_model": "a100", "cpus": 2,
+                           "report": {"slurm_partition": "cpu", "mem_mb": 1000}}
+    out = snakemake(tmp_path, "--dry-run", "--cores", "4", "--configfile", write_config(config)).stdout
+    jobs = dict(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, re.M))
+    assert {"train", "sample", "reference", "report"} <= set(jobs), out[-2000:]
+    for rule, res in jobs.items():
+        fields = dict(f.split("=", 1) for f in res.split(", "))
+        if rule == "all":
+            continue
+        assert fields["slurm_partition"] == ("cpu" if rule == "report" else "gpu") and fields["slurm_account"] == "proj"
+        assert fields.get("gpu_model") == ("a100" if rule == "train" else "")
+        assert fields["mem_mb"] == ("1000" if rule == "report" else "4000")
+    assert re.search(r"^rule train:\n(?:    .*\n)*?    threads: 2$", out, re.M), out[-2000:]
+
+
 @pytest.mark.slow
 def test_a_scaling_only_config_measures_and_reports_the_study(tmp_path, write_config):
     """No grid: the workflow runs the scaling rule alone and the report shows its figures and tables."""
