@@ -10,6 +10,7 @@ weighting). Objectives differ only in how they estimate the Fisher divergence at
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -30,16 +31,28 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).reshape(a.shape[0], -1).sum(1)
 
 
-def jacobian_trace(score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s(x, t), tr ∇ₓ s(x, t)) per sample: one vmapped jacrev, differentiable in the parameters."""
+def jacobian_trace(score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor,
+                   chunk_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s(x, t), tr ∇ₓ s(x, t)) per sample: the d backward passes of the loop, `chunk_size` basis
+    vectors at a time as one vmapped pass (autograd's is_grads_batched), so ⌈d / chunk_size⌉ passes.
 
-    def single(xi, ti):
-        out = score_fn(xi[None], ti[None])[0]
-        return out, out
-
-    jac, s = torch.func.vmap(torch.func.jacrev(single, has_aux=True))(x, t)
-    d = x[0].numel()
-    return s, jac.reshape(x.shape[0], d, d).diagonal(dim1=1, dim2=2).sum(1)
+    Differentiable in the parameters when grad mode is on (training); under no_grad (the likelihood)
+    no graph is kept. Chunks bound memory: one pass over all d at once was slower than the loop at
+    d = 1024 on CPU (memory-bound); 32 was fastest there (benchmarks/results/scaling_cpu.csv).
+    """
+    keep = torch.is_grad_enabled()
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        s = score_fn(x, t)
+        b, d = x.shape[0], x[0].numel()
+        eye = torch.eye(d, dtype=s.dtype, device=s.device)
+        trace = torch.zeros(b, dtype=s.dtype, device=s.device)
+        for start in range(0, d, chunk_size):
+            k = torch.arange(start, min(start + chunk_size, d), device=s.device)
+            basis = eye[k].reshape(len(k), 1, *s.shape[1:]).expand(len(k), b, *s.shape[1:])
+            (grad,) = torch.autograd.grad(s, x, basis, create_graph=keep, retain_graph=True, is_grads_batched=True)
+            trace = trace + grad.reshape(len(k), b, d)[torch.arange(len(k), device=s.device), :, k].sum(0)
+    return (s, trace) if keep else (s.detach(), trace.detach())
 
 
 def jacobian_trace_loop(score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,8 +87,10 @@ class Objective:
 class ExactSM(Objective):
     """Hyvärinen score matching with the full Jacobian trace (vectorised or the reference loop)."""
 
-    def __init__(self, vectorized: bool = True):
-        self.trace = jacobian_trace if vectorized else jacobian_trace_loop
+    def __init__(self, vectorized: bool = True, chunk_size: int = 32):
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ConfigError(f"objectives.exact.chunk_size: must be an integer >= 1 (got {chunk_size!r})")
+        self.trace = partial(jacobian_trace, chunk_size=chunk_size) if vectorized else jacobian_trace_loop
 
     def estimate(self, score_fn, xt, t, noise_over_sigma, generator):
         s, trace = self.trace(score_fn, xt, t)

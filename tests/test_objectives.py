@@ -7,6 +7,7 @@ of the per-sample differences (a false alarm once in ~16 000 runs); the identiti
 standard errors if a trace, a sign or a weight is wrong.
 """
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -90,20 +91,21 @@ def test_variance_reduction_reduces_variance():
     assert vr < plain  # the ½‖s‖² term is exact in SSM-VR, so only vᵀ∇s v remains noisy
 
 
-@pytest.mark.parametrize("d", [1, 2, 7, 32])
-def test_vectorised_trace_equals_the_loop(d):
+@pytest.mark.parametrize("d,chunk_size", [(1, 32), (2, 32), (7, 3), (32, 32), (40, 32)])
+def test_vectorised_trace_equals_the_loop(d, chunk_size):
     torch.manual_seed(0)
     model = ScoreModel(MLP((d,), width=32, depth=2), VE(0.01, 10.0), data_std=1.0).double()
     x = torch.randn(16, d, dtype=torch.float64)
     t = torch.rand(16, dtype=torch.float64)
-    s_vec, tr_vec = jacobian_trace(model, x, t)
+    vec = partial(jacobian_trace, chunk_size=chunk_size)  # (7, 3) and (40, 32): a ragged last chunk
+    s_vec, tr_vec = vec(model, x, t)
     s_loop, tr_loop = jacobian_trace_loop(model, x, t)
     # the same sums of the same products in float64: agreement to 1e-10 is float precision
     torch.testing.assert_close(tr_vec, tr_loop, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(s_vec, s_loop, rtol=1e-12, atol=1e-12)
     # and both are differentiable in the parameters, with equal gradients
     grads = []
-    for fn in (jacobian_trace, jacobian_trace_loop):
+    for fn in (vec, jacobian_trace_loop):
         model.zero_grad()
         fn(model, x, t)[1].sum().backward()
         grads.append(torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).flatten() for p in model.parameters()]))
@@ -117,4 +119,5 @@ def test_trace_on_images_sums_over_all_pixels():
     model = ScoreModel(UNet((1, 4, 4), channels=(8,)), VE(0.01, 10.0), data_std=1.0).double()
     x = torch.randn(3, 1, 4, 4, dtype=torch.float64)
     t = torch.rand(3, dtype=torch.float64)
-    torch.testing.assert_close(jacobian_trace(model, x, t)[1], jacobian_trace_loop(model, x, t)[1], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(jacobian_trace(model, x, t, chunk_size=5)[1], jacobian_trace_loop(model, x, t)[1],
+                               rtol=1e-10, atol=1e-10)
