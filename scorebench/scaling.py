@@ -1,6 +1,6 @@
 """Cost of one training step against data dimension d: the Jacobian-trace claim, measured.
 
-Exact score matching needs tr ∇ₓs, d backward passes (vectorised with torch.func, or looped);
+Exact score matching needs tr ∇ₓs, d backward passes (batched `chunk_size` at a time, or looped);
 SSM needs one projected backward pass, DSM none. Each (variant, d) cell times `repeats` full steps
 (forward + backward + Adam) after `warmup` steps and reports the median and the interquartile
 range. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU memory
