@@ -8,6 +8,8 @@ it with the same n as the generated samples, so users see the floor that samplin
 """
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -46,12 +48,17 @@ def train_feature_net(config: dict, dataset: str, results) -> dict:
     return train_digits_classifier(feature_net_path(config, dataset, results), seed=SEED)
 
 
-def extractor(config: dict, dataset: str, cfg, results, device: str = "cpu") -> Extractor:
-    """The dataset's feature extractor; the digits classifier is the one cached under features/."""
+def extractor_spec(config: dict, dataset: str, cfg, results) -> dict:
+    """The dataset's extractor entry with its files: the digits classifier is the one cached under features/."""
     spec = feature_spec(config, dataset, cfg)
     if spec["kind"] == "digits_classifier":
         spec.setdefault("path", str(feature_net_path(config, dataset, results)))
-    return build_extractor(spec, where="evaluate.features", device=device)
+    return spec
+
+
+def extractor(config: dict, dataset: str, cfg, results, device: str = "cpu") -> Extractor:
+    """The dataset's feature extractor."""
+    return build_extractor(extractor_spec(config, dataset, cfg, results), where="evaluate.features", device=device)
 
 
 def _held_out(data: Dataset, n: int, draw: int, data_seed: int) -> torch.Tensor:
@@ -85,14 +92,14 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
     except ScorebenchError as err:
         save_torch({"status": "failed", "reason": str(err), "provenance": provenance()}, out)
         raise
-    ref["settings"] = settings(config, dataset, cfg)
+    ref["settings"] = depends_on(config, dataset, cfg)
     ref["baseline"] = {"fid": sum(s["fid"] for s in scores) / draws, "kid": sum(s["kid"] for s in scores) / draws,
                        "draws": draws, "detail": describe(scores[0], ext.name, draws, data.synthetic)}
     save_reference(ref, out)
     return ref
 
 
-def settings(config: dict, dataset: str, cfg) -> dict:
+def depends_on(config: dict, dataset: str, cfg) -> dict:
     """What a reference depends on: the dataset entry, the feature space and the reference size."""
     return {"dataset": dataset_params(config, dataset), "features": feature_spec(config, dataset, cfg),
             "reference_samples": cfg.reference_samples}
@@ -116,10 +123,18 @@ def sample_scores(config: dict, dataset: str, cfg, x: torch.Tensor, results, see
     path = Layout(results, config["name"]).path(REFERENCE, dataset=dataset)
     if not path.is_file():
         raise DataError(f"{path}: no FID/KID reference; run `scorebench reference CONFIG --dataset {dataset}` first")
-    ref = load_reference(path)
-    if ref.get("settings") != settings(config, dataset, cfg):
+    spec = json.dumps(extractor_spec(config, dataset, cfg, results), sort_keys=True)
+    ref, ext = _loaded(str(path), path.stat().st_mtime_ns, spec, device)
+    if ref.get("settings") != depends_on(config, dataset, cfg):
         raise DataError(f"{path} was built for other dataset or feature settings than the config's; rerun "
                         f"`scorebench reference CONFIG --dataset {dataset}` (the workflow does when they change)")
-    ext = extractor(config, dataset, cfg, results, device)
     result = score(features(x, ext), ref, cfg, seed)
     return result | {"detail": describe(result, ext.name)}
+
+
+@lru_cache(maxsize=1)
+def _loaded(path: str, mtime_ns: int, spec: str, device: str) -> tuple[dict, Extractor]:
+    """A reference and its extractor, read once per process for all the runs an evaluation job scores
+    (an Inception network and 10,000 × 2048 reference features are not reloaded per run); the file's
+    mtime is part of the key, so a rewritten reference is read again."""
+    return load_reference(path), build_extractor(json.loads(spec), where="evaluate.features", device=device)

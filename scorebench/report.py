@@ -239,15 +239,13 @@ def _grid_figures(config: dict, results, df: pd.DataFrame) -> dict[str, bytes]:
             "samples.png": samples_figure(config, results, datasets)}
 
 
-def _scaling_figures(layout: Layout) -> dict[str, bytes]:
-    rows, _ = scaling_report.read(layout)
+def _scaling_figures(rows: pd.DataFrame) -> dict[str, bytes]:
     if not (rows.status == "ok").any():
         return {name: _empty("no scaling cell ran (see the scaling table)") for name in scaling_report.FIGURES}
     return {name: _png(fig) for name, fig in scaling_report.figures(rows).items()}
 
 
-def _scaling_tables(layout: Layout) -> str:
-    rows, slopes = scaling_report.read(layout)
+def _scaling_tables(rows: pd.DataFrame, slopes: pd.DataFrame) -> str:
     fmt = {"float_format": lambda v: f"{v:.3g}", "border": 0, "na_rep": ""}
     return ("<h2>Scaling study</h2><h3>Log–log slopes of seconds per step against d <small>(slope_over_ssm: "
             "in units of one backward pass)</small></h3>" + slopes.to_html(index=False, **fmt)
@@ -262,8 +260,9 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
     with io.StringIO() as buf:
         df.to_csv(buf, index=False)
         save_text(buf.getvalue(), layout.path(SUMMARY))
+    scaling = scaling_report.read(layout) if "scaling" in config else None  # (cells, slopes)
     figures = {**(_grid_figures(config, results, df) if has_grid(config) else {}),
-               **(_scaling_figures(layout) if "scaling" in config else {})}
+               **(_scaling_figures(scaling[0]) if scaling else {})}
     for name, png in figures.items():
         path = layout.path(FIGURES) / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -281,8 +280,8 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
         data = base64.b64encode(png).decode()
         sections.append(f'<figure><img alt="{html.escape(captions[name])}" src="data:image/png;base64,{data}">'
                         f"<figcaption>{html.escape(captions[name])}</figcaption></figure>")
-    if "scaling" in config:
-        sections.append(_scaling_tables(layout))
+    if scaling:
+        sections.append(_scaling_tables(*scaling))
     sections.append(_fidelity_notes(df))
     sections.append("<h2>Tables</h2>")
     sections += [_table(df, m) for m in sorted(df.metric.unique())]
