@@ -134,6 +134,8 @@ class AnnealedLangevin(Sampler):
     """Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1): α_i = ε σ_i²/σ_L², T steps per level.
 
     On a continuous schedule the `levels` levels are geometric in σ/α from t = 1 to `sigma_min` (NCSN's 0.01).
+    Entering level i the state is scaled by α(t_i)/α(t_{i−1}): on VP/sub-VP the level's data sit at α(t_i) x₀,
+    and 50 Langevin steps do not cover that shift by mixing alone (samples drift to the origin); on VE it is 1.
     """
 
     kind = "ald"
@@ -154,11 +156,14 @@ class AnnealedLangevin(Sampler):
             raise ConfigError(
                 f"sampler ald: epsilon={self.epsilon:g} gives α/σ² = {ratio:.3g} ≥ 2 (unstable) with this schedule's "
                 f"σ_L = {float(sigmas[-1]):.3g}; set epsilon below {0.2 * float(sigmas[-1]) ** 2:.3g} (α/σ² = 0.2 as in NCSN)")
+        means = process.marginal(times)[0]
         i = 0
-        for t, sigma in zip(times, sigmas):
-            alpha = self.epsilon * sigma**2 / sigmas[-1] ** 2
+        for level, (t, sigma) in enumerate(zip(times, sigmas)):
+            if level:
+                x = x * (means[level] / means[level - 1])
+            step = self.epsilon * sigma**2 / sigmas[-1] ** 2
             for _ in range(self.steps_per_level):
-                x = x + 0.5 * alpha * score(x, t) + alpha.sqrt() * _noise(x, generator)
+                x = x + 0.5 * step * score(x, t) + step.sqrt() * _noise(x, generator)
                 check(x, i, t)
                 i += 1
         return self.final_denoise(score, process, x, times[-1])

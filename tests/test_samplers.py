@@ -1,6 +1,9 @@
 """Samplers driven by the oracle (exact) score, so that only sampler error remains."""
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from scorebench.data import build_dataset
 from scorebench.errors import ConfigError
@@ -8,7 +11,7 @@ from scorebench.metrics import mode_weight_tv, sliced_wasserstein
 from scorebench.oracle import OracleScore
 from scorebench.rng import PerSample
 from scorebench.samplers import SAMPLERS, build_sampler
-from scorebench.sde import build_process
+from scorebench.sde import PROCESSES, build_process
 
 TOY = build_dataset("toy", {"kind": "ncsn_toy"})
 
@@ -98,3 +101,59 @@ def test_bad_sampler_settings_are_named(sampler, params, field):
 def test_unstable_ald_step_is_refused_with_the_bound():
     with pytest.raises(ConfigError, match="epsilon"):
         draw("ald", {"kind": "ncsn", "sigma_min": 0.001}, 8)
+
+
+# The referee: three far-apart, anisotropic components (weighted mean at the origin, so VE's prior
+# N(0, σ_max²) is centred), every sampler × schedule of the default config at its settings.
+DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "default.yaml").read_text())
+REFEREE = build_dataset("referee", {"kind": "gaussian_mixture", "means": [[-4.0, -3.0], [6.0, -1.0], [1.0, 9.0]],
+                                    "stds": [[1.0, 0.4], [0.5, 1.2], [0.7, 0.7]], "weights": [0.5, 0.3, 0.2]})
+# The default settings' own discretisation bias on a component's variance, measured with the oracle at
+# n = 8000: ALD (50 steps per level, ε = 2e-5) up to +16 %, plain Langevin +8 % on the σ = 0.4 axis (ULA's
+# ε/4v), EM/PC/Heun ≤ +7 %. Variances get 4 SEs plus this; means and weights get 4 SEs only.
+VARIANCE_ALLOWANCE = 0.16
+# EM and PC on the 20-level NCSN schedule take 20 reverse steps with σ² shrinking 2.2× per step: measured
+# +40–60 % component variance even with the oracle (the ancestral variance under-disperses instead).
+COARSE = {("ncsn", "em"), ("ncsn", "pc")}
+
+
+def _referee_cases():
+    for schedule, sspec in DEFAULT["schedules"].items():
+        for sampler, spec in DEFAULT["samplers"].items():
+            if SAMPLERS.get(spec["kind"]).requires_continuous and PROCESSES.get(sspec["kind"]).discrete:
+                continue
+            marks = [pytest.mark.xfail(strict=True, reason="20 reverse steps over-disperse")] if (schedule, sampler) in COARSE else []
+            yield pytest.param(schedule, sampler, id=f"{schedule}-{sampler}", marks=marks)
+
+
+def test_the_referee_covers_every_sampler_and_schedule_kind():
+    assert {s["kind"] for s in DEFAULT["samplers"].values()} == set(SAMPLERS.keys())
+    assert {s["kind"] for s in DEFAULT["schedules"].values()} == set(PROCESSES.keys())
+
+
+@pytest.mark.parametrize("schedule,sampler", list(_referee_cases()))
+def test_samplers_reproduce_each_component_with_the_oracle(schedule, sampler):
+    """n = 2000 from the exact score: per component (samples assigned by posterior mode), the mean of
+    each coordinate within 4 SEs (s/√n_k) and its variance within 4 SEs (s²√(2/(n_k−1))) plus the
+    allowance above; the component weights within 4 binomial SEs, except for plain Langevin, which
+    cannot move mass between modes by design (the pitfall test above). Unscaled ALD on VP/sub-VP
+    missed the means by 6–30 SEs."""
+    n, mix = 2000, REFEREE.mixture
+    process = build_process(schedule, DEFAULT["schedules"][schedule], REFEREE.train)
+    x, stats = build_sampler(sampler, DEFAULT["samplers"][sampler])(
+        OracleScore(mix, process), process, (n, 2), generator=torch.Generator().manual_seed(1))
+    assert stats["status"] == "ok"
+    x = x.double()
+    comp = mix.assign_modes(x)
+    occupancy = torch.bincount(comp, minlength=3).double() / n
+    if DEFAULT["samplers"][sampler]["kind"] != "langevin":
+        assert ((occupancy - mix.weights).abs() <= 4 * (mix.weights * (1 - mix.weights) / n).sqrt()).all(), occupancy
+    for k in range(3):
+        xs, s = x[comp == k], mix.stds[k]
+        nk = len(xs)
+        assert nk > 50, f"component {k}: {nk} samples"
+        mean_err = (xs.mean(0) - mix.means[k]).abs()
+        assert (mean_err <= 4 * s / nk**0.5).all(), f"component {k}: mean {xs.mean(0)} vs {mix.means[k]}"
+        var_err = (xs.var(0) - s**2).abs()
+        assert (var_err <= s**2 * (4 * (2 / (nk - 1)) ** 0.5 + VARIANCE_ALLOWANCE)).all(), \
+            f"component {k}: variance {xs.var(0)} vs {s**2}"
