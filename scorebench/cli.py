@@ -37,20 +37,23 @@ def _sampler(config: dict, name: str | None) -> str | None:
 
 
 def cmd_train(args) -> int:
-    from .grid import RunSpec
-    from .run import train_run
+    from .grid import RunSpec, select
+    from .run import record_groups, train_runs
 
     config = _load(args.config)
-    rec = train_run(config, RunSpec(args.dataset, args.objective, args.schedule, args.seed), args.results,
-                    record_failure=args.record_failure)
-    run_id = rec["run"]["id"]
-    if rec["status"] == "diverged":
-        print(f"scorebench: {run_id} diverged at step {rec['diverged_step']} (non-finite loss); "
-              "recorded with status=diverged — lower train.lr or train.grad_clip", file=sys.stderr)
-    elif rec["status"] == "failed":
-        print(f"scorebench: {run_id} failed and was recorded as failed: {rec['reason']}", file=sys.stderr)
+    if args.schedule is not None and args.seed is not None:  # one run, as named (any seed)
+        group = [RunSpec(args.dataset, args.objective, args.schedule, args.seed)]
     else:
-        print(f"{run_id}: {rec['steps']} steps in {rec['train_seconds']:.1f} s")
+        group = select(config, dataset=args.dataset, objective=args.objective, schedule=args.schedule, seed=args.seed)
+    records = train_runs(config, group, args.results, record_failure=args.record_failure)
+    if args.schedule is None and args.seed is None:  # the whole group: the workflow's output of this job
+        record_groups(config, group, args.results, {rec["run"]["id"]: rec["status"] for rec in records})
+    for rec in records:
+        if rec["status"] == "diverged":
+            print(f"scorebench: {rec['run']['id']} diverged at step {rec['diverged_step']} (non-finite loss); "
+                  "recorded with status=diverged — lower train.lr or train.grad_clip", file=sys.stderr)
+        elif rec["status"] == "failed":
+            print(f"scorebench: {rec['run']['id']} failed and was recorded as failed: {rec['reason']}", file=sys.stderr)
     return 0
 
 
@@ -154,14 +157,16 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scorebench", description="Benchmark suite for score-based generative models.")
     verbs = p.add_subparsers(dest="verb", required=True)
 
-    t = verbs.add_parser("train", help="train one run (resumes from its checkpoint)",
-                         description="Train one dataset × objective × schedule × seed run into "
-                                     "results/<name>/runs/<dataset>/<objective>/<schedule>/seed<N>/.")
+    t = verbs.add_parser("train", help="train the runs of a dataset and objective (each resumes from its checkpoint)",
+                         description="Train every valid run of DATASET × OBJECTIVE (or only those of --schedule and "
+                                     "--seed) in one process, into results/<name>/runs/<dataset>/<objective>/"
+                                     "<schedule>/seed<N>/. A run already finished (ok or diverged) with the same "
+                                     "parameters is skipped.")
     _common(t)
     t.add_argument("--dataset", required=True, help="dataset entry name in the config")
     t.add_argument("--objective", required=True, help="objective name in the config")
-    t.add_argument("--schedule", required=True, help="schedule entry name in the config")
-    t.add_argument("--seed", type=_nonneg_int, required=True, help="training seed")
+    t.add_argument("--schedule", help="schedule entry name in the config (default: every one)")
+    t.add_argument("--seed", type=_nonneg_int, help="training seed (default: the config's seeds)")
     t.add_argument("--record-failure", action="store_true",
                    help="save an error during loading or training as a failed run (exit 0) instead of exiting with 2")
     t.set_defaults(func=cmd_train)

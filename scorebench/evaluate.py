@@ -21,6 +21,7 @@ from .grid import RunSpec, likelihood_compatible, sample_compatible
 from .io import provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
+from .metric_info import METRIC_INFO, METRICS
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
 from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
@@ -31,13 +32,6 @@ from .train import load_model
 ROW_COLUMNS = ("dataset", "objective", "schedule", "sampler", "seed", "metric", "value", "unit", "status", "detail")
 MODEL = "-"  # the sampler column of metrics that belong to the model, not to a sampler
 DATA = "data"  # the objective column of the real-vs-real baseline rows
-UNITS = {
-    "train_seconds": "seconds", "sample_seconds": "seconds", "nfe": "evaluations",
-    "nll_bits_per_dim": "bits/dim", "nll_gap_bits_per_dim": "bits/dim", "fisher_divergence": "sigma^2-weighted",
-    "mode_weight_tv": "total variation", "sliced_wasserstein": "data units",
-    "fid": "squared feature units", "kid": "squared feature units", "feature_accuracy": "fraction",
-}
-METRICS = tuple(UNITS)  # every metric name a summary row can carry: the config's `metrics` choose among them
 
 
 @dataclass
@@ -53,7 +47,7 @@ class EvaluateConfig:
     device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
     features: str | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
     reference_samples: int = 10000  # train rows in the FID/KID reference statistics
-    baseline_draws: int = 5  # real-vs-real draws averaged for synthetic data
+    baseline_draws: int = 5  # real-vs-real draws of synthetic data: the floor's spread
     kid_subsets: int = 100
     kid_subset_size: int = 1000
 
@@ -74,7 +68,7 @@ class EvaluateConfig:
 
 def row(run: RunSpec, sampler: str, metric: str, value: float, status: str = "ok", detail: str = "") -> dict:
     return {"dataset": run.dataset, "objective": run.objective, "schedule": run.schedule, "sampler": sampler,
-            "seed": run.seed, "metric": metric, "value": float(value), "unit": UNITS.get(metric, ""),
+            "seed": run.seed, "metric": metric, "value": float(value), "unit": METRIC_INFO[metric].unit,
             "status": status, "detail": detail}
 
 
@@ -191,7 +185,9 @@ def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, dev
         ref = build_reference(config, dataset, cfg, results, device or cfg.device)
     except ScorebenchError as err:
         return [row(run, MODEL, m, math.nan, "failed", str(err)) for m in wanted]
-    rows = [row(run, MODEL, m, ref["baseline"][m], detail=ref["baseline"]["detail"]) for m in wanted]
+    base = ref["baseline"]  # one row per held-out draw (its `seed`), so the floor aggregates with a spread
+    rows = [row(RunSpec(dataset, DATA, MODEL, k), MODEL, m, value, detail=base["detail"])
+            for m in wanted for k, value in enumerate(base[m])]
     if needs_feature_net(config, dataset, cfg):
         record = load_digits_classifier(feature_net_path(config, dataset, results))[1]
         rows.append(row(run, MODEL, "feature_accuracy", record["test_accuracy"],

@@ -48,7 +48,8 @@ def objective_names() -> list[str]:
 def check_names(config: dict) -> None:
     """Every registry name in the config exists and every entry's parameters are valid
     (the schema checks only the shape); nothing is loaded or trained."""
-    from .evaluate import METRICS, EvaluateConfig
+    from .evaluate import EvaluateConfig
+    from .metric_info import METRICS
     from .objectives import build_objective
     from .samplers import SAMPLERS, build_sampler
     from .train import TrainConfig

@@ -142,6 +142,9 @@ def sweep(config: dict, results: str | Path = RESULTS, *, cluster: str = "auto",
         raise SlurmError(f"{len(failed)} of {len(grid)} runs did not finish: {what}; finished runs are kept, "
                          "rerun the sweep to submit only the missing ones")
     if wait or cluster == "local":
+        from .run import record_groups
+
+        record_groups(config, grid, results, {})  # so that Snakemake takes the training as done
         echo(f"{config['name']}: all {len(grid)} runs finished; models in {layout.root / 'runs'}")
     return submitted
 

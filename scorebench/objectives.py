@@ -71,13 +71,16 @@ class Objective:
     """Draw t (unless given) and x_t, then weight the per-sample estimate by λ = σ(t)²."""
 
     def __call__(self, score_fn: ScoreFn, x0: torch.Tensor, process: NoiseProcess, *,
-                 generator: torch.Generator, t: torch.Tensor | None = None) -> torch.Tensor:
+                 generator: torch.Generator, t: torch.Tensor | None = None,
+                 projection_generator: torch.Generator | None = None) -> torch.Tensor:
+        """`generator` draws t and z; `projection_generator` (default: the same) the estimator's own
+        randomness, so that training runs of different objectives can share t and z step by step."""
         if t is None:
             t = process.sample_time(x0.shape[0], generator, device=x0.device)
         alpha, sigma = process.marginal(t)
         z = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         xt = _bcast(alpha, x0) * x0 + _bcast(sigma, x0) * z
-        return sigma**2 * self.estimate(score_fn, xt, t, z / _bcast(sigma, z), generator)
+        return sigma**2 * self.estimate(score_fn, xt, t, z / _bcast(sigma, z), projection_generator or generator)
 
     def estimate(self, score_fn, xt, t, noise_over_sigma, generator) -> torch.Tensor:
         raise NotImplementedError
@@ -127,14 +130,15 @@ class SlicedSM(Objective):
 
     def estimate(self, score_fn, xt, t, noise_over_sigma, generator):
         m, b = self.n_projections, xt.shape[0]
-        x = xt.detach().repeat(m, *([1] * (xt.ndim - 1))).requires_grad_(True)
-        tt = t.repeat(m)
+        x, tt = (xt.detach(), t) if m == 1 else (xt.detach().repeat(m, *([1] * (xt.ndim - 1))), t.repeat(m))
+        x.requires_grad_(True)
         v = self.projections(x, generator)
         s = score_fn(x, tt)
         sv = _dot(s, v)
         (grad_sv,) = torch.autograd.grad(sv.sum(), x, create_graph=True)
         quad = 0.5 * _flat_sq(s) if self.variance_reduced else 0.5 * sv**2
-        return (_dot(grad_sv, v) + quad).reshape(m, b).mean(0)
+        loss = _dot(grad_sv, v) + quad
+        return loss if m == 1 else loss.reshape(m, b).mean(0)  # one projection: no copy of the batch
 
 
 @OBJECTIVES.register("ssm_vr")

@@ -18,7 +18,8 @@ from .classifier import train_digits_classifier
 from .config import dataset_params
 from .data import Dataset, build_dataset
 from .errors import DataError, ScorebenchError
-from .fidelity import Extractor, build_extractor, features, fidelity, load_reference, reference_statistics, save_reference
+from .fidelity import (Extractor, build_extractor, features, fidelity, load_reference, reference_statistics, save_reference,
+                       statistics)
 from .io import provenance, save_torch
 from .layout import FEATURE_NET, REFERENCE, Layout
 
@@ -61,6 +62,28 @@ def extractor(config: dict, dataset: str, cfg, results, device: str = "cpu") -> 
     return build_extractor(extractor_spec(config, dataset, cfg, results), where="evaluate.features", device=device)
 
 
+def standardised(ext: Extractor, scale: dict | None) -> Extractor:
+    """Raw coordinates standardised by the reference rows' per-dimension mean and std (`scale`), so
+    FID and KID on raw data do not grow with the data's units (KID's cubic kernel on coordinates of
+    size 5 gave values in the thousands); learned feature spaces are used as they are (scale None)."""
+    if scale is None:
+        return ext
+    mean, std = scale["mean"], scale["std"]
+    return Extractor(f"{ext.name} (standardised by the reference's mean and std)",
+                     lambda x: (ext.fn(x) - mean.to(x.device)) / std.to(x.device), ext.device)
+
+
+def _standardise(ref: dict, spec: dict) -> dict | None:
+    """Standardise a raw-feature reference in place by its rows' per-dimension mean and std; return that scale."""
+    if spec["kind"] != "raw":
+        return None
+    feats = ref["features"]
+    scale = {"mean": feats.mean(0), "std": feats.std(0).clamp_min(1e-12)}
+    ref["features"] = (feats - scale["mean"]) / scale["std"]
+    ref.update(statistics(ref["features"]), scale=scale)
+    return scale
+
+
 def _held_out(data: Dataset, n: int, draw: int, data_seed: int) -> torch.Tensor:
     """`n` real samples no model saw: fresh draws of a synthetic distribution, else the test split.
 
@@ -75,7 +98,8 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
     """Compute, cache and return the dataset's reference, with its real-vs-real baseline under "baseline".
 
     The baseline uses as many held-out samples as the models generate (`evaluate.n_samples`, fewer
-    when the test split is smaller) and, for synthetic data, averages `evaluate.baseline_draws` draws.
+    when the test split is smaller) and, for synthetic data, keeps `evaluate.baseline_draws` draws
+    (one value each, so the floor has a spread; the test split of real data is one draw).
     A missing or corrupt file (dataset, weights, feature net) is cached as a failed reference, so every
     FID/KID row of the dataset can say why; the error is raised again for the caller.
     """
@@ -86,6 +110,7 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
         ext = extractor(config, dataset, cfg, results, device)
         train = data.dequantize(data.train, torch.Generator().manual_seed(SEED))
         ref = reference_statistics(train, ext, n=cfg.reference_samples, seed=SEED, dataset=dataset, split="train")
+        ext = standardised(ext, _standardise(ref, feature_spec(config, dataset, cfg)))
         draws = cfg.baseline_draws if data.synthetic else 1
         held_out = [_held_out(data, cfg.n_samples, k, params.get("seed", 0)) for k in range(draws)]
         scores = [score(features(x, ext), ref, cfg, seed=k) for k, x in enumerate(held_out)]
@@ -93,7 +118,7 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
         save_torch({"status": "failed", "reason": str(err), "provenance": provenance()}, out)
         raise
     ref["settings"] = depends_on(config, dataset, cfg)
-    ref["baseline"] = {"fid": sum(s["fid"] for s in scores) / draws, "kid": sum(s["kid"] for s in scores) / draws,
+    ref["baseline"] = {"fid": [s["fid"] for s in scores], "kid": [s["kid"] for s in scores],
                        "draws": draws, "detail": describe(scores[0], ext.name, draws, data.synthetic)}
     save_reference(ref, out)
     return ref
@@ -101,8 +126,9 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
 
 def depends_on(config: dict, dataset: str, cfg) -> dict:
     """What a reference depends on: the dataset entry, the feature space and the reference size."""
-    return {"dataset": dataset_params(config, dataset), "features": feature_spec(config, dataset, cfg),
-            "reference_samples": cfg.reference_samples}
+    spec = feature_spec(config, dataset, cfg)
+    return {"dataset": dataset_params(config, dataset), "features": spec, "reference_samples": cfg.reference_samples,
+            "standardised": spec["kind"] == "raw"}
 
 
 def score(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
@@ -112,7 +138,7 @@ def score(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
 
 def describe(result: dict, extractor_name: str, draws: int = 1, synthetic: bool = False) -> str:
     """The detail of a FID/KID row: feature space, counts, and the bias flag the report shows."""
-    source = f"; mean of {draws} draws of fresh true samples" if synthetic else ""
+    source = f"; one of {draws} draws of fresh true samples" if synthetic else ""
     flag = f"; biased: n ≤ {result['feature_dim']} features" if result["biased"] else ""
     return (f"{extractor_name} features, n={result['n']} vs {result['n_reference']} train rows, "
             f"KID ± {result['kid_std']:.2g} over subsets of {result['kid_subset_size']}{source}{flag}")
@@ -125,6 +151,7 @@ def sample_scores(config: dict, dataset: str, cfg, x: torch.Tensor, results, see
         raise DataError(f"{path}: no FID/KID reference; run `scorebench reference CONFIG --dataset {dataset}` first")
     spec = json.dumps(extractor_spec(config, dataset, cfg, results), sort_keys=True)
     ref, ext = _loaded(str(path), path.stat().st_mtime_ns, spec, device)
+    ext = standardised(ext, ref.get("scale"))
     if ref.get("settings") != depends_on(config, dataset, cfg):
         raise DataError(f"{path} was built for other dataset or feature settings than the config's; rerun "
                         f"`scorebench reference CONFIG --dataset {dataset}` (the workflow does when they change)")

@@ -1,24 +1,105 @@
-"""Build the pieces of one run from a config and train it into the results layout."""
+"""Build the pieces of a run from a config and train runs into the results layout.
+
+`train_runs` trains a group of runs (all seeds and schedules of a dataset and objective, as one
+workflow job does) in one process: the interpreter, torch and the dataset are loaded once. Each run
+keeps its own directory, checkpoint, record and status; a run whose record is `ok` or `diverged`
+with the same parameters is not trained again, so rerunning a group retrains only what changed.
+"""
 from __future__ import annotations
 
+import json
+import sys
+import time
+from functools import lru_cache
 from pathlib import Path
 
-from .config import dataset_params, section
+import torch
+
+from .config import dataset_params, objective_entries, section
 from .data import Dataset, build_dataset
 from .errors import ConfigError, ScorebenchError
 from .grid import ORACLE, RunSpec, check_run, objective_params, train_compatible
-from .io import provenance, save_torch
-from .layout import RESULTS, RUN, Layout
+from .io import provenance, save_json, save_torch
+from .layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from .objectives import build_objective
 from .sde import NoiseProcess, build_process
-from .train import TrainConfig, train
+from .metrics import curve_probe
+from .oracle import OracleScore
+from .train import CURVE_COLUMNS, TrainConfig, curve_steps, train, write_csv
 
 
 def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
-    """The run's dataset and noise process (σ_max resolved from its training data)."""
+    """The run's dataset and noise process (σ_max resolved from its training data), each built once
+    per process for all the runs that share it."""
     check_run(config, run)
-    dataset = build_dataset(run.dataset, dataset_params(config, run.dataset))
-    return dataset, build_process(run.schedule, config["schedules"][run.schedule], dataset.train)
+    return _prepared(run.dataset, _key(dataset_params(config, run.dataset)), run.schedule,
+                     _key(config["schedules"][run.schedule]))
+
+
+def _key(entry: dict) -> str:
+    return json.dumps(entry, sort_keys=True)
+
+
+@lru_cache(maxsize=8)
+def _dataset(name: str, params: str) -> Dataset:
+    return build_dataset(name, json.loads(params))
+
+
+@lru_cache(maxsize=32)
+def _prepared(dataset: str, params: str, schedule: str, spec: str) -> tuple[Dataset, NoiseProcess]:
+    data = _dataset(dataset, params)
+    return data, build_process(schedule, json.loads(spec), data.train)
+
+
+def run_params(config: dict, run: RunSpec) -> dict:
+    """Everything that decides a run's training: the workflow's params for its group, and what a
+    finished run's record must carry to be skipped."""
+    return {"dataset": config["datasets"][run.dataset], "objective": objective_entries(config)[run.objective],
+            "schedule": config["schedules"][run.schedule], "train": section(config, "train", run.dataset),
+            "seed": run.seed}
+
+
+def finished(config: dict, run: RunSpec, results: str | Path = RESULTS) -> bool:
+    """Whether `run` has a record that is final (`ok` or `diverged`) for its current parameters."""
+    path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
+    if not path.is_file():
+        return False
+    try:
+        rec = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a damaged record is not a finished run: train it again
+        return False
+    return rec.get("status") in ("ok", "diverged") and rec.get("params") == run_params(config, run)
+
+
+def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
+               log=sys.stdout) -> list[dict]:
+    """Train every run of `runs` that is not `finished`, one after the other in this process; a line
+    per run started and finished goes to `log`. Returns the records of the runs trained."""
+    records = []
+    for k, run in enumerate(runs, 1):
+        if finished(config, run, results):
+            print(f"[{k}/{len(runs)}] {run.id}: up to date", file=log, flush=True)
+            continue
+        print(f"[{k}/{len(runs)}] {run.id}: training", file=log, flush=True)
+        start = time.perf_counter()
+        rec = train_run(config, run, results, record_failure=record_failure)
+        detail = {"ok": "", "diverged": f" at step {rec.get('diverged_step')}", "failed": f": {rec.get('reason')}"}
+        print(f"[{k}/{len(runs)}] {run.id}: {rec['status']}{detail.get(rec['status'], '')}, {rec['steps']} steps, "
+              f"{rec['train_seconds']:.1f} s training, {time.perf_counter() - start:.1f} s in all", file=log, flush=True)
+        records.append(rec)
+    return records
+
+
+def record_groups(config: dict, runs: list[RunSpec], results: str | Path, statuses: dict[str, str]) -> None:
+    """Write each (dataset, objective) group's runs.json (run id -> status, `up to date` for runs not
+    trained now): the workflow's record that the group's training job is done."""
+    groups: dict[tuple[str, str], list[RunSpec]] = {}
+    for run in runs:
+        groups.setdefault((run.dataset, run.objective), []).append(run)
+    layout = Layout(results, config["name"])
+    for (dataset, objective), members in groups.items():
+        save_json({"runs": {r.id: statuses.get(r.id, "up to date") for r in members}},
+                  layout.path(TRAIN_GROUP, dataset=dataset, objective=objective))
 
 
 def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_failure: bool = False) -> dict:
@@ -38,7 +119,7 @@ def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_
         if not record_failure:
             raise
         rec = {"status": "failed", "reason": f"{type(err).__name__}: {err}", "steps": 0, "train_seconds": 0.0,
-               "run": run.as_dict(), "provenance": provenance()}
+               "run": run.as_dict(), "params": run_params(config, run), "provenance": provenance()}
         save_torch(rec, out / "model.pt")
         return rec
 
@@ -46,10 +127,16 @@ def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_
 def _train(config: dict, run: RunSpec, out: Path) -> dict:
     dataset, process = prepare(config, run)
     cfg = TrainConfig.from_dict(section(config, "train", run.dataset))
-    if run.objective == ORACLE:
+    probe = curve_probe(dataset, process)
+    if run.objective == ORACLE:  # nothing to train: its curve is the probe of the exact score (0) at every step
+        oracle = OracleScore(dataset.mixture, process)
+        write_csv([{"step": s, "train_seconds": 0.0, "metric": probe[0], "value": probe[1](oracle)}
+                   for s in curve_steps(cfg.steps, cfg.curve_points)], CURVE_COLUMNS, out / "curve.csv")
         rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
-               "process": process.spec(), "process_notes": process.notes, "provenance": provenance()}
+               "params": run_params(config, run), "process": process.spec(), "process_notes": process.notes,
+               "provenance": provenance()}
         save_torch(rec, out / "model.pt")
         return rec
     objective = build_objective(run.objective, objective_params(config, run.objective))
-    return train(dataset, process, objective, cfg, seed=run.seed, out_dir=out, run_spec=run.as_dict())
+    return train(dataset, process, objective, cfg, seed=run.seed, out_dir=out, run_spec=run.as_dict(), probe=probe,
+                 params=run_params(config, run))

@@ -84,6 +84,7 @@ def measure_cell(cfg: ScalingConfig, variant: str, dim: int) -> dict:
     from .nets import ScoreModel, build_backbone
     from .objectives import build_objective
     from .sde import build_process
+    from .train import optimizer
 
     device = torch.device(cfg.device)
     cuda = device.type == "cuda"
@@ -97,7 +98,7 @@ def measure_cell(cfg: ScalingConfig, variant: str, dim: int) -> dict:
     process = build_process("ve", {"kind": "ve", "sigma_min": 0.01, "sigma_max": 10.0})
     model = ScoreModel(build_backbone({"kind": "mlp", "width": cfg.width, "depth": cfg.depth}, (dim,)), process,
                        data_std=1.0).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = optimizer(list(model.parameters()), lr=1e-4)  # the training loop's own
     objective = build_objective(*VARIANTS[variant])
     x0 = torch.randn(cfg.batch_size, dim, device=device, generator=gen)
 

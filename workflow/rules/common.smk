@@ -7,14 +7,17 @@ from snakemake.exceptions import WorkflowError
 from scorebench import config as sb_config
 from scorebench.errors import ScorebenchError
 from scorebench.grid import runs
+from scorebench import run as sb_run
 from scorebench.evaluate import EvaluateConfig
 from scorebench.layout import (
+    AGGREGATE,
+    CURVES,
     DATA_METRICS,
     FEATURE_NET,
     FIGURES,
     METRICS,
-    MODEL_FILE,
     MODEL_METRICS,
+    PAIRED,
     REFERENCE,
     REPORT,
     RESULTS,
@@ -22,6 +25,7 @@ from scorebench.layout import (
     SCALING,
     SCALING_SLOPES,
     SUMMARY,
+    TRAIN_GROUP,
     Layout,
 )
 from scorebench.reference import needs_feature_net
@@ -90,12 +94,14 @@ def benchmark_path(stage, job):
 
 
 def model_files(wildcards):
-    """Trained (or oracle) models of every valid run of a dataset."""
-    return [
-        str(LAYOUT.path(MODEL_FILE, **r.fields()))
-        for r in RUNS
-        if r.dataset == wildcards.dataset
-    ]
+    """The training groups of a dataset: their jobs write every valid run's model."""
+    return sorted(
+        {
+            str(LAYOUT.path(TRAIN_GROUP, dataset=r.dataset, objective=r.objective))
+            for r in RUNS
+            if r.dataset == wildcards.dataset
+        }
+    )
 
 
 def reference_input(wildcards):
@@ -111,14 +117,13 @@ def feature_net_input(wildcards):
     return [LAYOUT.pattern(FEATURE_NET, dataset=wildcards.dataset)]
 
 
-def run_params(wildcards):
-    """Everything that decides a run's training: a change reruns exactly the affected runs."""
-    entries = sb_config.objective_entries(CONFIG)
+def group_params(wildcards):
+    """Everything that decides each run of a training group: a change reruns the group's job, which
+    retrains exactly the runs whose parameters changed."""
     return {
-        "dataset": CONFIG["datasets"][wildcards.dataset],
-        "objective": entries[wildcards.objective],
-        "schedule": CONFIG["schedules"][wildcards.schedule],
-        "train": sb_config.section(CONFIG, "train", wildcards.dataset),
+        r.id: sb_run.run_params(CONFIG, r)
+        for r in RUNS
+        if (r.dataset, r.objective) == (wildcards.dataset, wildcards.objective)
     }
 
 

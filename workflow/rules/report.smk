@@ -9,7 +9,18 @@ rule report:
         scaling=scaling_tables(),
     output:
         summary=LAYOUT.pattern(SUMMARY),
-        html=LAYOUT.pattern(REPORT),
+        aggregate=report(
+            LAYOUT.pattern(AGGREGATE),
+            caption="../report/aggregate.rst",
+            category="Results",
+        ),
+        paired=report(
+            LAYOUT.pattern(PAIRED), caption="../report/paired.rst", category="Results"
+        ),
+        curves=LAYOUT.pattern(CURVES),
+        html=report(
+            LAYOUT.pattern(REPORT), caption="../report/verdict.rst", category="Verdict"
+        ),
         figures=[
             report(
                 f"{LAYOUT.path(FIGURES)}/{name}",

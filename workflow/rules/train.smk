@@ -1,10 +1,12 @@
+# One job per dataset × objective trains all its runs (schedules × seeds) in one process; each run
+# keeps its own directory, checkpoint and record, and a finished run with unchanged params is skipped.
 rule train:
     output:
-        model=LAYOUT.pattern(MODEL_FILE),
+        group=LAYOUT.pattern(TRAIN_GROUP),
     log:
-        log_path("train", "{dataset}/{objective}/{schedule}/seed{seed}"),
+        log_path("train", "{dataset}/{objective}"),
     benchmark:
-        benchmark_path("train", "{dataset}/{objective}/{schedule}/seed{seed}")
+        benchmark_path("train", "{dataset}/{objective}")
     conda:
         "../envs/scorebench.yaml"
     threads: resource("train", "cpus", 1)
@@ -15,8 +17,7 @@ rule train:
         gpu=gpus("train"),
     params:
         config=CONFIG_FILE,
-        spec=run_params,
+        spec=group_params,
     shell:
         "scorebench train {params.config} --dataset {wildcards.dataset} --objective {wildcards.objective}"
-        " --schedule {wildcards.schedule} --seed {wildcards.seed} --record-failure"
-        " > {log} 2>&1"
+        " --record-failure > {log} 2>&1"

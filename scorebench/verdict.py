@@ -1,0 +1,147 @@
+"""The verdict at the top of the report: per dataset, a leaderboard of objectives and one sentence.
+
+Built only from the aggregates (intervals over seeds) and the paired comparisons: a cell is *best*
+when its estimate is the lowest, *tied* when its interval overlaps the best one's; with n < 2 no
+cell is called either. The oracle (the exact score) is shown for reference and never ranked.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import REFERENCE, fmt, fmt_interval, interval
+
+ORACLE = "oracle"
+QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality column: the first it has
+
+
+@dataclass
+class Cell:
+    """One leaderboard entry: the estimate, its interval and n, where it came from, and its mark."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    where: str = ""
+    mark: str = ""  # "best", "tied" or ""
+
+    def text(self) -> str:
+        return fmt_interval(self.estimate, self.low, self.high, self.n)
+
+
+def _best_per_objective(agg: pd.DataFrame, dataset: str, metric: str) -> dict[str, Cell]:
+    """For each objective its best grid cell of `metric` (lowest estimate), naming schedule and sampler."""
+    part = agg[(agg.dataset == dataset) & (agg.metric == metric) & (agg.status == "ok") & (agg.objective != "data")]
+    cells = {}
+    for objective, rows in part.groupby("objective"):
+        top = rows.loc[rows.estimate.idxmin()]
+        where = top.schedule if top.sampler == "-" else f"{top.sampler}, {top.schedule}"
+        cells[objective] = Cell(top.estimate, top.ci_low, top.ci_high, int(top.n_seeds), where)
+    return cells
+
+
+def _pooled(values: pd.DataFrame, column: str) -> dict[str, Cell]:
+    """Per objective: per seed the geometric mean of `column` over schedules, then over seeds with an interval."""
+    cells = {}
+    for objective, rows in values.groupby("objective"):
+        per_seed = np.exp(np.log(rows[column]).groupby(rows.seed).mean())
+        estimate, low, high = interval(per_seed)
+        cells[objective] = Cell(estimate, low, high, len(per_seed), "over schedules")
+    return cells
+
+
+def _step_cost(summary: pd.DataFrame, dataset: str) -> dict[str, Cell]:
+    """Training seconds per run relative to DSM's with the same schedule and seed (all runs take the same steps)."""
+    part = summary[(summary.dataset == dataset) & (summary.metric == "train_seconds") & (summary.status == "ok")
+                   & (summary.objective != ORACLE)]
+    table = part.pivot_table(index=["schedule", "seed"], columns="objective", values="value")
+    if REFERENCE not in table:
+        return {}
+    ratios = table.div(table[REFERENCE], axis=0).stack().rename("ratio").reset_index()
+    return _pooled(ratios.dropna(), "ratio")
+
+
+def _mark(cells: dict[str, Cell], lower_is_better: bool = True) -> None:
+    """Mark the best trained objective's cell and those whose interval overlaps it (needs n >= 2)."""
+    ranked = {o: c for o, c in cells.items() if o != ORACLE and math.isfinite(c.estimate)}
+    if len(ranked) < 2 or any(c.n < 2 or not math.isfinite(c.low) for c in ranked.values()):
+        return
+    best = (min if lower_is_better else max)(ranked, key=lambda o: ranked[o].estimate)
+    top = ranked[best]
+    top.mark = "best"
+    for objective, cell in ranked.items():
+        if objective != best and cell.low <= top.high and top.low <= cell.high:
+            cell.mark = "tied"
+
+
+def leaderboard(summary: pd.DataFrame, agg: pd.DataFrame, reach: pd.DataFrame, dataset: str) -> dict[str, dict[str, Cell]]:
+    """Column title -> objective -> Cell for one dataset (columns only where the dataset has the metric)."""
+    columns: dict[str, dict[str, Cell]] = {}
+    for metric, title in (("fisher_divergence", "Fisher divergence"), ("nll_bits_per_dim", "NLL (bits/dim)")):
+        cells = _best_per_objective(agg, dataset, metric)
+        if cells:
+            columns[title] = cells
+    quality = next((m for m in QUALITY if ((agg.dataset == dataset) & (agg.metric == m) & (agg.status == "ok")).any()), None)
+    if quality:
+        columns[f"best {quality}"] = _best_per_objective(agg, dataset, quality)
+    cost = _step_cost(summary, dataset)
+    if cost:
+        columns["step cost vs DSM (×)"] = cost
+    part = reach[reach.dataset == dataset]
+    if len(part):
+        columns["train seconds to reach X"] = _pooled(part, "seconds")
+    for title, cells in columns.items():
+        _mark(cells)
+    return columns
+
+
+PAIRED_METRIC = {"Fisher divergence": "fisher_divergence", "NLL (bits/dim)": "nll_bits_per_dim",
+                 "best fid": "fid", "best sliced_wasserstein": "sliced_wasserstein"}
+
+
+def _versus_dsm(pairs: pd.DataFrame, dataset: str, metric: str | None) -> str:
+    """`paired vs DSM: ssm ×1.59 [1.5, 1.75]; ...` for one metric (objectives other than DSM and the oracle)."""
+    part = pairs[(pairs.dataset == dataset) & (pairs.metric == metric) & ~pairs.objective.isin([REFERENCE, ORACLE])]
+    items = [f"{r.objective} {'×' if r.comparison == 'ratio' else 'Δ '}{fmt_interval(r.estimate, r.ci_low, r.ci_high, r.n_seeds)}"
+             for r in part.itertuples()]
+    return f" (paired vs DSM over all cells: {', '.join(items)})" if items else ""
+
+
+def sentence(dataset: str, columns: dict[str, dict[str, Cell]], pairs: pd.DataFrame) -> str:
+    """One sentence built only from the leaderboard's and the paired comparisons' numbers."""
+    parts = []
+    for title, cells in columns.items():
+        if title.startswith("step cost"):
+            costs = [f"{o} {fmt(c.estimate)}×" for o, c in sorted(cells.items(), key=lambda kv: kv[1].estimate) if o != REFERENCE]
+            if costs:
+                parts.append("per training step, relative to DSM: " + ", ".join(costs))
+            continue
+        best = next((o for o, c in cells.items() if c.mark == "best"), None)
+        if best is None:
+            n = min((c.n for o, c in cells.items() if o != ORACLE), default=0)
+            if n < 2:
+                parts.append(f"{title}: not ranked (n = {n} seed{'s' if n != 1 else ''}, no interval)")
+            continue
+        tied = [o for o, c in cells.items() if c.mark == "tied"]
+        cell = cells[best]
+        text = f"{title}: {best} is lowest ({cell.text()}{', ' + cell.where if cell.where else ''})"
+        text += f", not resolved from {', '.join(tied)} at n = {cell.n}" if tied else f", ahead of every other objective at n = {cell.n}"
+        parts.append(text + _versus_dsm(pairs, dataset, PAIRED_METRIC.get(title)))
+    return f"{dataset}: " + ("; ".join(parts) if parts else "no metric finished") + "."
+
+
+def verdict(summary: pd.DataFrame, agg: pd.DataFrame, pairs: pd.DataFrame,
+            reach: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
+    """Per dataset: (name, leaderboard of Cells: objectives × columns, sentence)."""
+    out = []
+    for dataset in dict.fromkeys(summary[summary.objective != "data"].dataset):
+        columns = leaderboard(summary, agg, reach, dataset)
+        objectives = sorted({o for cells in columns.values() for o in cells}, key=lambda o: (o == ORACLE, o))
+        table = pd.DataFrame({title: {o: cells[o] for o in cells} for title, cells in columns.items()}, index=objectives)
+        out.append((dataset, table, sentence(dataset, columns, pairs)))
+    return out
+

@@ -1,0 +1,88 @@
+"""Aggregates over seeds, paired comparisons and the verdict, checked by hand and against scipy."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from scorebench.aggregate import CONFIDENCE, RESAMPLES, SEED, aggregate, interval, paired, time_to_reach
+from scorebench.evaluate import ROW_COLUMNS
+from scorebench.verdict import verdict
+
+
+def rows(values: dict, metric="fisher_divergence", schedule="vp", sampler="-", status=None) -> list[dict]:
+    """Summary rows: objective -> per-seed values (NaN with `status` for a seed that did not finish)."""
+    out = []
+    for objective, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            bad = value is None
+            out.append({"dataset": "toy", "objective": objective, "schedule": schedule, "sampler": sampler, "seed": seed,
+                        "metric": metric, "value": math.nan if bad else value, "unit": "u",
+                        "status": (status or "failed") if bad else "ok", "detail": ""})
+    return out
+
+
+def frame(*parts) -> pd.DataFrame:
+    return pd.DataFrame([r for p in parts for r in p], columns=list(ROW_COLUMNS))
+
+
+def test_the_aggregate_of_three_values_is_their_mean_with_scipys_interval():
+    values = [0.2, 0.5, 0.3]
+    agg = aggregate(frame(rows({"dsm": values})))
+    assert len(agg) == 1
+    r = agg.iloc[0]
+    expected = stats.bootstrap((np.array(values),), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
+                               method="percentile", random_state=np.random.default_rng(SEED)).confidence_interval
+    assert r.estimate == pytest.approx(1.0 / 3.0) and r.n_seeds == 3 and r.status == "ok"
+    assert (r.ci_low, r.ci_high) == pytest.approx((expected.low, expected.high))
+    assert r.ci_low < r.estimate < r.ci_high  # the seeds differ: the interval has width
+
+
+def test_one_seed_has_no_interval_and_failed_seeds_are_left_out_with_their_n():
+    assert all(math.isnan(v) for v in interval([0.4])[1:])
+    agg = aggregate(frame(rows({"dsm": [0.2, None, 0.4], "ssm": [None, None, None]}, status="diverged")))
+    dsm, ssm = agg.set_index("objective").loc["dsm"], agg.set_index("objective").loc["ssm"]
+    assert dsm.n_seeds == 2 and dsm.estimate == pytest.approx(0.3) and dsm.status == "ok"
+    assert ssm.n_seeds == 0 and math.isnan(ssm.estimate) and ssm.status == "diverged"
+
+
+def test_an_objective_paired_with_itself_shows_no_difference_and_a_real_gap_is_resolved():
+    dsm = [0.010, 0.014, 0.012]
+    ssm = [2 * v * f for v, f in zip(dsm, (1.0, 1.1, 0.95))]  # twice DSM on every seed, give or take 10 %
+    pairs = paired(frame(rows({"dsm": dsm, "ssm": ssm}))).set_index("objective")
+    assert pairs.loc["dsm", "verdict"] == "no difference at n = 3" and pairs.loc["dsm", "estimate"] == 1.0
+    assert pairs.loc["dsm", "prob_improvement"] == 0.5
+    assert pairs.loc["ssm", "comparison"] == "ratio" and 1.9 < pairs.loc["ssm", "estimate"] < 2.2
+    assert pairs.loc["ssm", "verdict"] == "worse" and pairs.loc["ssm", "prob_improvement"] < 0.5
+
+
+def test_a_linear_metric_is_compared_as_a_difference():
+    pairs = paired(frame(rows({"dsm": [3.0, 3.2, 3.1], "ssm": [3.0, 3.3, 3.0]}, metric="nll_bits_per_dim")))
+    ssm = pairs.set_index("objective").loc["ssm"]
+    assert ssm.comparison == "difference" and ssm.estimate == pytest.approx(0.0, abs=1e-12)
+    assert ssm.verdict == "no difference at n = 3"
+
+
+def test_time_to_reach_uses_the_worst_final_value_so_every_run_has_an_entry():
+    curves = pd.DataFrame([
+        {"dataset": "toy", "objective": o, "schedule": "vp", "seed": 0, "step": s, "train_seconds": t, "metric": "f",
+         "value": v}
+        for o, pts in {"dsm": [(1, 1.0, 1.0), (10, 2.0, 0.04), (100, 3.0, 0.01)],
+                       "ssm": [(1, 1.5, 1.0), (10, 3.0, 0.3), (100, 4.5, 0.05)]}.items() for s, t, v in pts])
+    reach = time_to_reach(curves).set_index("objective")
+    assert (reach.target == 0.05).all()
+    assert reach.loc["dsm", "seconds"] == 2.0 and reach.loc["ssm", "seconds"] == 4.5
+
+
+def test_the_verdict_marks_best_and_tied_only_with_intervals():
+    three = frame(rows({"dsm": [0.010, 0.011, 0.012], "exact": [0.0105, 0.0125, 0.0115], "ssm": [0.030, 0.031, 0.033]}))
+    [(_, table, text)] = verdict(three, aggregate(three), paired(three), time_to_reach(pd.DataFrame(
+        columns=["dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value"])))
+    marks = {o: table.loc[o, "Fisher divergence"].mark for o in table.index}
+    assert marks == {"dsm": "best", "exact": "tied", "ssm": ""}
+    assert "dsm is lowest" in text and "not resolved from exact at n = 3" in text and "ssm ×" in text
+    one = frame(rows({"dsm": [0.010], "ssm": [0.03]}))
+    [(_, table, text)] = verdict(one, aggregate(one), paired(one), time_to_reach(pd.DataFrame(
+        columns=["dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value"])))
+    assert {c.mark for c in table["Fisher divergence"]} == {""} and "not ranked (n = 1" in text
