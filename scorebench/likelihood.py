@@ -12,11 +12,10 @@ import math
 import time
 
 import torch
-from torchdiffeq import odeint
 
 from .errors import ConfigError
 from .objectives import jacobian_trace
-from .samplers import ode_velocity
+from .samplers import ode_velocity, solve_ode
 from .rng import PerSample, rademacher
 from .sde import NoiseProcess
 
@@ -69,7 +68,7 @@ def log_likelihood(score_fn, process: NoiseProcess, x: torch.Tensor, *, divergen
     state0 = torch.cat([x.reshape(-1), torch.zeros(n, dtype=x.dtype, device=x.device)])
     ts = torch.tensor([process.eps, 1.0], dtype=x.dtype, device=x.device)
     with torch.no_grad():
-        state1 = odeint(rhs, state0, ts, rtol=rtol, atol=atol, method=method)[-1]
+        state1 = solve_ode(rhs, state0, ts, rtol=rtol, atol=atol, method=method)
     x1, delta = state1[:-n].reshape(x.shape), state1[-n:]
     logp = process.prior_logp(x1) + delta
     record = {"divergence": divergence, "solver": method, "rtol": rtol, "atol": atol, "nfe": nfe,

@@ -222,6 +222,19 @@ class PredictorCorrector(Sampler):
         return self.final_denoise(score, process, x, times[-1])
 
 
+def solve_ode(rhs, y0: torch.Tensor, ts: torch.Tensor, *, rtol: float, atol: float, method: str) -> torch.Tensor:
+    """The state at ts[-1] by torchdiffeq; an adaptive solver is made to land on ts[-1] (`step_t`)
+    instead of stepping past it and interpolating back: past t = 1 the velocity is clamped, which cost
+    dopri5 extra rejected steps (134 NFE vs scipy RK45's 110 on the oracle toy) and accuracy."""
+    from torchdiffeq import odeint
+    from torchdiffeq._impl.odeint import SOLVERS
+    from torchdiffeq._impl.rk_common import RKAdaptiveStepsizeODESolver
+
+    adaptive = method in SOLVERS and issubclass(SOLVERS[method], RKAdaptiveStepsizeODESolver)
+    options = {"step_t": ts[-1:]} if adaptive else None
+    return odeint(rhs, y0, ts, rtol=rtol, atol=atol, method=method, options=options)[-1]
+
+
 def ode_velocity(score, process, x, t):
     """Probability-flow ODE (Song et al. 2021, eq. 13): dx/dt = f(x, t) − ½ g(t)² s(x, t).
 
@@ -244,12 +257,10 @@ class ProbabilityFlowODE(Sampler):
         self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
 
     def run(self, score, process, x, generator, check):
-        from torchdiffeq import odeint
-
         ts = torch.tensor([1.0, process.eps], dtype=x.dtype, device=x.device)
         try:
-            x = odeint(lambda t, y: ode_velocity(score, process, y, t), x, ts, rtol=self.rtol, atol=self.atol,
-                       method=self.method)[-1]
+            x = solve_ode(lambda t, y: ode_velocity(score, process, y, t), x, ts, rtol=self.rtol, atol=self.atol,
+                          method=self.method)
         except AssertionError:  # torchdiffeq asserts on an underflowing step: the state blew up
             raise _Diverged(score.nfe) from None
         check(x, score.nfe - 1, ts[-1])
