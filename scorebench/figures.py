@@ -21,13 +21,6 @@ from .grid import ORACLE, runs  # noqa: E402
 from .layout import SAMPLE, Layout  # noqa: E402
 from .metric_info import METRIC_INFO  # noqa: E402
 
-CAPTIONS = {  # figure file name -> caption: the report's and the workflow's contract
-    "convergence.png": "Truth metric against training seconds: mean over seeds, band from the lowest to the highest seed",
-    "quality_vs_cost.png": "Sample quality against sampling seconds per grid cell, with 95 % intervals over seeds",
-    "fisher_divergence.png": "Fisher divergence to the true perturbed score, mean and 95 % interval over seeds",
-    "mode_weights.png": "Mode weights: plain vs annealed Langevin (the low-density pitfall)",
-    "samples.png": "Samples of the best run per dataset and sampler (by the dataset's sample-quality metric)",
-}
 QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric: the first it has
 MARKERS = "osD^vP*Xhp"
 

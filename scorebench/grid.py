@@ -40,6 +40,14 @@ class RunSpec:
         return self.fields() | {"id": self.id}
 
 
+def run_params(config: dict, run: RunSpec) -> dict:
+    """Everything that decides a run's training: the workflow's params for its group, and what a
+    finished run's record must carry to be skipped."""
+    return {"dataset": config["datasets"][run.dataset], "objective": objective_entries(config)[run.objective],
+            "schedule": config["schedules"][run.schedule], "train": section(config, "train", run.dataset),
+            "seed": run.seed}
+
+
 def objective_names() -> list[str]:
     """Valid values of `objectives:`: the objective registry plus the analytic oracle."""
     return OBJECTIVES.keys() + [ORACLE]

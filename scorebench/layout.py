@@ -32,6 +32,24 @@ SCALING_SLOPES = "scaling/{device}_slopes.csv"
 REPORT = "report.html"
 FIGURES = "figures"
 
+GRID_FIGURES = {  # figures/<name> -> caption: the report's and the workflow's contract
+    "convergence.png": "Truth metric against training seconds: mean over seeds, band from the lowest to the highest seed",
+    "quality_vs_cost.png": "Sample quality against sampling seconds per grid cell, with 95 % intervals over seeds",
+    "fisher_divergence.png": "Fisher divergence to the true perturbed score, mean and 95 % interval over seeds",
+    "mode_weights.png": "Mode weights: plain vs annealed Langevin (the low-density pitfall)",
+    "samples.png": "Samples of the best run per dataset and sampler (by the dataset's sample-quality metric)",
+}
+SCALING_FIGURES = {  # figures/<name> of a config with a scaling: section -> caption
+    "scaling_time.png": "Seconds per training step against data dimension d (log–log)",
+    "scaling_memory.png": "Peak memory of one training step against d (log–log)",
+    "scaling_ratios.png": "Step time relative to DSM at each d: exact/DSM and SSM/DSM",
+}
+
+
+def figure_files(grid: bool, scaling: bool) -> list[str]:
+    """The figures a report draws: the grid's when the config has one, the scaling study's when asked."""
+    return [*(GRID_FIGURES if grid else ()), *(SCALING_FIGURES if scaling else ())]
+
 
 class Layout:
     """Paths of one benchmark's artefacts under `results`/`bench`."""

@@ -23,14 +23,9 @@ from .config import dataset_params, has_grid
 from .evaluate import DATA, MODEL, ROW_COLUMNS, read_rows
 from .grid import runs
 from .io import provenance, save_text
-from .layout import (AGGREGATE, CURVE, CURVES, DATA_METRICS, FIGURES, METRICS, MODEL_METRICS, PAIRED, REPORT, RESULTS,
-                     SUMMARY, Layout)
+from .layout import (AGGREGATE, CURVE, CURVES, DATA_METRICS, FIGURES, GRID_FIGURES, METRICS, MODEL_METRICS, PAIRED,
+                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, Layout)
 from .verdict import Cell, verdict
-
-def figure_files(config: dict) -> list[str]:
-    """The figures a config's report draws: the grid's when it has one, the scaling study's when asked."""
-    return [*(figs.CAPTIONS if has_grid(config) else ()), *(scaling_report.FIGURES if "scaling" in config else ())]
-
 
 def collect(config: dict, results: str | Path) -> pd.DataFrame:
     """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS)."""
@@ -182,7 +177,7 @@ def _metric_tables(agg: pd.DataFrame) -> str:
 
 
 def _figure(name: str, png: bytes) -> str:
-    captions = {**figs.CAPTIONS, **scaling_report.FIGURES}
+    captions = {**GRID_FIGURES, **SCALING_FIGURES}
     data = base64.b64encode(png).decode()
     return (f'<figure><img alt="{html.escape(captions[name])}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(captions[name])}</figcaption></figure>")
@@ -204,7 +199,7 @@ def _grid_figures(config: dict, results, summary: pd.DataFrame, agg: pd.DataFram
 
 def _scaling_figures(rows: pd.DataFrame) -> dict[str, bytes]:
     if not (rows.status == "ok").any():
-        return {name: figs.empty("no scaling cell ran (see the scaling table)") for name in scaling_report.FIGURES}
+        return {name: figs.empty("no scaling cell ran (see the scaling table)") for name in SCALING_FIGURES}
     return {name: figs.png(fig) for name, fig in scaling_report.figures(rows).items()}
 
 
@@ -256,11 +251,11 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
         sections.append(_convergence_section(reach, figures["convergence.png"]))
         sections.append(_paired_section(pairs))
         sections.append('<section id="figures"><h2>Figures</h2>' + "".join(
-            _figure(n, figures[n]) for n in figs.CAPTIONS if n != "convergence.png") + "</section>")
+            _figure(n, figures[n]) for n in GRID_FIGURES if n != "convergence.png") + "</section>")
         sections.append(_fidelity_notes(summary, agg))
         sections.append(_metric_tables(agg))
     if scaling:
-        sections.append(_scaling_tables(*scaling) + "".join(_figure(n, figures[n]) for n in scaling_report.FIGURES)
+        sections.append(_scaling_tables(*scaling) + "".join(_figure(n, figures[n]) for n in SCALING_FIGURES)
                         + "</section>")
     skipped_rows = summary[summary.status == "skipped"][["dataset", "objective", "schedule", "sampler", "detail"]]
     sections.append('<section id="skipped"><h2>Skipped combinations</h2>'

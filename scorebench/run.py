@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from .config import dataset_params, objective_entries, section
+from .config import dataset_params, section
 from .data import Dataset, build_dataset
 from .errors import ConfigError, ScorebenchError
-from .grid import ORACLE, RunSpec, check_run, objective_params, train_compatible
+from .grid import ORACLE, RunSpec, check_run, objective_params, run_params, train_compatible
 from .io import provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from .objectives import build_objective
@@ -49,14 +49,6 @@ def _dataset(name: str, params: str) -> Dataset:
 def _prepared(dataset: str, params: str, schedule: str, spec: str) -> tuple[Dataset, NoiseProcess]:
     data = _dataset(dataset, params)
     return data, build_process(schedule, json.loads(spec), data.train)
-
-
-def run_params(config: dict, run: RunSpec) -> dict:
-    """Everything that decides a run's training: the workflow's params for its group, and what a
-    finished run's record must carry to be skipped."""
-    return {"dataset": config["datasets"][run.dataset], "objective": objective_entries(config)[run.objective],
-            "schedule": config["schedules"][run.schedule], "train": section(config, "train", run.dataset),
-            "seed": run.seed}
 
 
 def finished(config: dict, run: RunSpec, results: str | Path = RESULTS) -> bool:

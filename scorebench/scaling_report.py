@@ -14,11 +14,6 @@ import seaborn as sns  # noqa: E402
 from .layout import Layout  # noqa: E402
 from .scaling import COLUMNS, SLOPE_COLUMNS  # noqa: E402
 
-FIGURES = {  # file name -> caption
-    "scaling_time.png": "Seconds per training step against data dimension d (log–log)",
-    "scaling_memory.png": "Peak memory of one training step against d (log–log)",
-    "scaling_ratios.png": "Step time relative to DSM at each d: exact/DSM and SSM/DSM",
-}
 REFERENCE = "dsm"  # the ratios' denominator: no derivative of the network at all
 
 

@@ -127,6 +127,10 @@ class VE(NoiseProcess):
     def log_alpha(self, t):
         return torch.zeros_like(t)
 
+    def marginal(self, t):
+        """(1, σ(t)): α ≡ 1, without exponentiating zeros on every step."""
+        return torch.ones_like(t), self.marginal_std(t)
+
     def marginal_std(self, t):
         return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
 

@@ -9,13 +9,13 @@ import copy
 import csv
 import io as _io
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm import tqdm
 
 from .config import require_positive_ints, settings
 from .data import Dataset
@@ -70,6 +70,24 @@ def make_model(dataset: Dataset, process: NoiseProcess, net_spec: dict, data_std
 def curve_steps(steps: int, points: int) -> list[int]:
     """About `points` log-spaced steps from 1 to `steps` (both included) at which curves are recorded."""
     return sorted({int(round(s)) for s in torch.logspace(0, math.log10(steps), points, dtype=torch.float64).tolist()})
+
+
+class Progress:
+    """A line every `every` seconds: step/total, loss, training seconds and ETA. Plain lines, so a
+    workflow log or a SLURM job's output shows them (a progress bar stays silent without a TTY)."""
+
+    def __init__(self, label: str, total: int, step: int, seconds: float, every: float = 5.0, stream=sys.stderr):
+        self.label, self.total, self.every, self.stream = label, total, every, stream
+        self.first_step, self.first_seconds, self.last = step, seconds, time.perf_counter()
+
+    def update(self, step: int, loss: torch.Tensor, seconds: float) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        rate = (seconds - self.first_seconds) / max(step - self.first_step, 1)
+        print(f"{self.label}: step {step}/{self.total} loss {loss.item():.4g} {seconds:.1f} s, "
+              f"ETA {rate * (self.total - step):.0f} s", file=self.stream, flush=True)
 
 
 def write_csv(rows: list[dict], columns: tuple[str, ...], path: Path) -> None:
@@ -136,7 +154,7 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
         write_csv(curve, CURVE_COLUMNS, out_dir / "curve.csv")
         return rec
 
-    bar = tqdm(total=cfg.steps, initial=step, desc=run_spec.get("id", "train"), disable=None, leave=False)
+    progress = Progress(run_spec.get("id", "train"), cfg.steps, step, seconds)
     start = time.perf_counter() - seconds
     while step < cfg.steps:
         idx = torch.randint(len(data), (cfg.batch_size,), generator=gen, device=device)
@@ -144,7 +162,6 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
         loss = objective(model, x0, process, generator=gen, projection_generator=projection_gen).mean()
         if not math.isfinite(loss.item()):
             seconds = time.perf_counter() - start
-            bar.close()
             return record("diverged", diverged_step=step + 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -153,20 +170,18 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
         with torch.no_grad():
             torch._foreach_lerp_(ema_params, params, 1 - ema_decay(cfg.ema, step))
         step += 1
-        bar.update(1)
         seconds = time.perf_counter() - start
+        progress.update(step, loss, seconds)
         if step in at:
             curve.append({"step": step, "train_seconds": round(seconds, 4), "metric": probe[0], "value": probe[1](ema)})
             start += time.perf_counter() - start - seconds  # the probe's time is not training time
         if step % cfg.log_every == 0 or step == cfg.steps:
             rows.append({"step": step, "loss": loss.item(), "seconds": round(seconds, 4)})
-            bar.set_postfix(loss=f"{loss.item():.4g}")
         if step % cfg.checkpoint_every == 0 and step < cfg.steps:
             save_torch({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                         "generator": gen.get_state(), "projection_generator": projection_gen.get_state(),
                         "step": step, "seconds": seconds, "log": rows, "curve": curve}, ckpt_path)
             write_csv(rows, LOG_COLUMNS, log_path)
-    bar.close()
     rec = record("ok")
     ckpt_path.unlink(missing_ok=True)
     return rec

@@ -6,8 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 from scorebench import config as sb_config
 from scorebench.errors import ScorebenchError
-from scorebench.grid import runs
-from scorebench import run as sb_run
+from scorebench.grid import run_params, runs
 from scorebench.evaluate import EvaluateConfig
 from scorebench.layout import (
     AGGREGATE,
@@ -27,9 +26,9 @@ from scorebench.layout import (
     SUMMARY,
     TRAIN_GROUP,
     Layout,
+    figure_files,
 )
 from scorebench.reference import needs_feature_net
-from scorebench.report import figure_files
 
 try:
     CONFIG = sb_config.validate(dict(config))
@@ -121,7 +120,7 @@ def group_params(wildcards):
     """Everything that decides each run of a training group: a change reruns the group's job, which
     retrains exactly the runs whose parameters changed."""
     return {
-        r.id: sb_run.run_params(CONFIG, r)
+        r.id: run_params(CONFIG, r)
         for r in RUNS
         if (r.dataset, r.objective) == (wildcards.dataset, wildcards.objective)
     }
