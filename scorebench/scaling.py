@@ -3,9 +3,10 @@
 Exact score matching needs tr ∇ₓs, d backward passes (batched `chunk_size` at a time, or looped);
 SSM needs one projected backward pass, DSM none. Each (variant, d) cell times `repeats` full steps
 (forward + backward + Adam) after `warmup` steps and reports the median and the interquartile
-range. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU memory
-is the growth of the process's peak resident set (ru_maxrss) over its resident set before the first
-step; every cell runs in a fresh subprocess so that one cell's peak cannot hide another's.
+range; at each d all variants are timed interleaved in one process, so ratios between them compare
+like with like. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU
+memory is the growth of the process's peak resident set (ru_maxrss) over its resident set before the
+first step, each cell in a fresh subprocess so that one cell's peak cannot hide another's.
 """
 from __future__ import annotations
 
@@ -79,19 +80,12 @@ def _row(cfg: ScalingConfig, variant: str, dim: int, status: str, detail: str = 
             "batch_size": cfg.batch_size, "width": cfg.width, "status": status, "detail": detail}
 
 
-def measure_cell(cfg: ScalingConfig, variant: str, dim: int) -> dict:
-    """Time and peak memory of one training step of `variant` at dimension `dim` (in this process)."""
+def _step(cfg: ScalingConfig, variant: str, dim: int, device: torch.device):
+    """One full training step of `variant` at `dim` (forward + backward + the training loop's Adam), as a closure."""
     from .nets import ScoreModel, build_backbone
     from .objectives import build_objective
     from .sde import build_process
     from .train import optimizer
-
-    device = torch.device(cfg.device)
-    cuda = device.type == "cuda"
-
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(device)
 
     torch.manual_seed(0)
     gen = torch.Generator(device).manual_seed(0)
@@ -107,42 +101,93 @@ def measure_cell(cfg: ScalingConfig, variant: str, dim: int) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
+    return step
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "memory" in str(err).lower()
+
+
+def _warm_up(cfg: ScalingConfig, variant: str, dim: int, step) -> dict | None:
+    """`warmup` steps; a row (skipped: too slow) when the first takes longer than max_seconds, else None."""
+    for i in range(cfg.warmup):
+        start = time.perf_counter()
+        step()
+        if i == 0 and time.perf_counter() - start > cfg.max_seconds:
+            return _row(cfg, variant, dim, "skipped",
+                        f"one step took {time.perf_counter() - start:.1f} s > scaling.max_seconds={cfg.max_seconds}")
+    return None
+
+
+def measure_memory(cfg: ScalingConfig, variant: str, dim: int) -> dict:
+    """Peak memory of one training step of `variant` at `dim` (in this process, which must be fresh):
+    status ok, oom or skipped (too slow), no timing."""
+    device = torch.device(cfg.device)
     base = _rss_bytes()
     try:
-        for i in range(cfg.warmup):
-            start = time.perf_counter()
-            step()
-            sync()
-            if i == 0 and time.perf_counter() - start > cfg.max_seconds:
-                return _row(cfg, variant, dim, "skipped",
-                            f"one step took {time.perf_counter() - start:.1f} s > scaling.max_seconds={cfg.max_seconds}")
-        if cuda:
+        step = _step(cfg, variant, dim, device)
+        if (slow := _warm_up(cfg, variant, dim, step)) is not None:
+            return slow
+        if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        times = []
-        for _ in range(cfg.repeats):
-            sync()
-            start = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - start)
-    except torch.cuda.OutOfMemoryError as err:
-        return _row(cfg, variant, dim, "oom", str(err).splitlines()[0])
-    except RuntimeError as err:  # CPU allocation failures surface as RuntimeError
-        if "memory" not in str(err).lower():
+        step()
+    except (torch.cuda.OutOfMemoryError, RuntimeError) as err:  # CPU allocation failures are RuntimeErrors
+        if not _out_of_memory(err):
             raise
         return _row(cfg, variant, dim, "oom", str(err).splitlines()[0])
-    if cuda:
+    if device.type == "cuda":
         memory, method = torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
     else:  # ru_maxrss is in KiB on Linux
         memory = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
         method = "peak RSS growth (ru_maxrss - RSS before the first step), own process"
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return _row(cfg, variant, dim, "ok", "", statistics.median(times), q[2] - q[0], memory, method)
+    return _row(cfg, variant, dim, "ok", "", memory=memory, method=method)
+
+
+def measure_times(cfg: ScalingConfig, variants: list[str], dim: int) -> dict[str, tuple[float, float]]:
+    """Median and interquartile range of seconds per step of every variant at `dim`, timed interleaved
+    in this one process: `repeats` rounds, each stepping every variant once in a rotated order, so
+    that all variants see the same moments of the machine (cells timed in their own processes at
+    different moments differed by up to 2× on a shared CPU). A variant that runs out of memory here
+    is left out."""
+    device = torch.device(cfg.device)
+    steps = {}
+    for variant in variants:
+        try:
+            steps[variant] = _step(cfg, variant, dim, device)
+            _warm_up(cfg, variant, dim, steps[variant])
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+            if not _out_of_memory(err):
+                raise
+            steps.pop(variant, None)
+    times: dict[str, list[float]] = {v: [] for v in steps}
+    order = list(steps)
+    for r in range(cfg.repeats):
+        for variant in order[r % len(order):] + order[: r % len(order)]:
+            start = time.perf_counter()
+            steps[variant]()
+            times[variant].append(time.perf_counter() - start)
+    out = {}
+    for variant, ts in times.items():
+        q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
+        out[variant] = (statistics.median(ts), q[2] - q[0])
+    return out
+
+
+def _subprocess(spec: dict):
+    """Run one measurement (`spec["mode"]`: memory or times) in a fresh interpreter; (result, error line)."""
+    proc = subprocess.run([sys.executable, "-m", "scorebench.scaling", json.dumps(spec)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None, (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), ""
 
 
 def run_scaling(cfg: ScalingConfig) -> list[dict]:
-    """Every (variant, d) cell, each in a fresh subprocess; a cell that cannot run is a recorded row.
+    """Every (variant, d) cell; a cell that cannot run is a recorded row. Per d, each variant's memory
+    is measured in a fresh subprocess of its own, then the variants that fit are timed interleaved
+    in one more subprocess (`measure_times`).
 
     Once a variant runs out of memory or exceeds max_seconds at some d, its larger dimensions are
     recorded as skipped without running: they can only cost more.
@@ -150,23 +195,28 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         return [_row(cfg, v, d, "skipped", f"scaling.device={cfg.device} but no CUDA device is visible")
                 for v in cfg.objectives for d in cfg.dims]
-    rows = []
-    for variant in cfg.objectives:
-        limit = None  # the first (dim, status) that stopped this variant
-        for dim in sorted(cfg.dims):
-            if limit is not None:
-                rows.append(_row(cfg, variant, dim, "skipped", f"{variant} was {limit[1]} at d={limit[0]} already"))
+    rows: dict[tuple[str, int], dict] = {}
+    limit: dict[str, tuple[int, str]] = {}  # variant -> the first (dim, reason) that stopped it
+    config = asdict(cfg)
+    for dim in sorted(cfg.dims):
+        for variant in cfg.objectives:
+            if variant in limit:
+                rows[variant, dim] = _row(cfg, variant, dim, "skipped",
+                                          f"{variant} was {limit[variant][1]} at d={limit[variant][0]} already")
                 continue
-            cell = json.dumps({"config": asdict(cfg), "variant": variant, "dim": dim})
-            proc = subprocess.run([sys.executable, "-m", "scorebench.scaling", cell], capture_output=True, text=True)
-            if proc.returncode == 0:
-                rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            else:
-                reason = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-                rows.append(_row(cfg, variant, dim, "failed", reason))
-            if rows[-1]["status"] in ("oom", "skipped"):
-                limit = (dim, "out of memory" if rows[-1]["status"] == "oom" else "too slow")
-    return rows
+            row, error = _subprocess({"mode": "memory", "config": config, "variant": variant, "dim": dim})
+            rows[variant, dim] = row or _row(cfg, variant, dim, "failed", error)
+            if rows[variant, dim]["status"] in ("oom", "skipped"):
+                limit[variant] = (dim, "out of memory" if rows[variant, dim]["status"] == "oom" else "too slow")
+        timed = [v for v in cfg.objectives if rows[v, dim]["status"] == "ok"]
+        if timed:
+            times, error = _subprocess({"mode": "times", "config": config, "variants": timed, "dim": dim})
+            for variant in timed:
+                if times is None or variant not in times:
+                    rows[variant, dim] |= {"status": "failed", "detail": error or "out of memory beside the others"}
+                else:
+                    rows[variant, dim] |= {"seconds_per_step": times[variant][0], "seconds_iqr": times[variant][1]}
+    return [rows[v, d] for v in cfg.objectives for d in sorted(cfg.dims)]
 
 
 def _slope(pts: list[tuple[float, float]]) -> float:
@@ -206,7 +256,11 @@ def save_tables(rows: list[dict], slopes: list[dict], table: Path, slopes_table:
 
 def _main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
-    print(json.dumps(measure_cell(ScalingConfig(**spec["config"]), spec["variant"], spec["dim"])))
+    cfg = ScalingConfig(**spec["config"])
+    if spec["mode"] == "memory":
+        print(json.dumps(measure_memory(cfg, spec["variant"], spec["dim"])))
+    else:
+        print(json.dumps(measure_times(cfg, spec["variants"], spec["dim"])))
     return 0
 
 

@@ -74,3 +74,13 @@ def test_ratios_divide_by_dsm_at_the_same_dimension():
     table = ratios(rows)
     assert list(table.columns) == ["exact/dsm", "ssm/dsm"] and (table["ssm/dsm"] == 1.5).all()
     assert (table["exact/dsm"] == 10.0).all()
+
+
+def test_variants_are_timed_interleaved_in_one_process():
+    """measure_times steps every variant once per round in a rotated order: each gets `repeats` times."""
+    from scorebench.scaling import measure_times
+
+    times = measure_times(ScalingConfig(dims=[4], objectives=["dsm", "ssm", "exact"], warmup=1, repeats=4),
+                          ["dsm", "ssm", "exact"], 4)
+    assert set(times) == {"dsm", "ssm", "exact"}
+    assert all(median > 0 and iqr >= 0 for median, iqr in times.values())
