@@ -115,8 +115,9 @@ def time_to_reach(curves: pd.DataFrame) -> pd.DataFrame:
     """Training seconds until each run's curve first reaches X, per (dataset, schedule, metric).
 
     X is the worst final value among the trained objectives' seeds, so every run has an entry.
+    Non-finite values (a run that diverged) are left out; a run with none has no entry.
     Columns: dataset, schedule, metric, target, objective, seed, seconds."""
-    trained = curves[curves.objective != "oracle"]
+    trained = curves[(curves.objective != "oracle") & np.isfinite(curves.value.astype(float))]
     out = []
     for (dataset, schedule, metric), part in trained.groupby(["dataset", "schedule", "metric"], sort=False):
         last = part.sort_values("step").groupby(["objective", "seed"]).value.last()

@@ -127,8 +127,8 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
     torch.manual_seed(seed)  # backbone initialisation
     model = make_model(dataset, process, cfg.net).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    params, ema_params = list(model.parameters()), list(ema.parameters())
-    opt = optimizer(params, cfg.lr)
+    weights, ema_weights = list(model.parameters()), list(ema.parameters())
+    opt = optimizer(weights, cfg.lr)
     gen = torch.Generator(device).manual_seed(seed)
     projection_gen = torch.Generator(device).manual_seed(seed + PROJECTION_SALT)
     data = dataset.train.to(device)
@@ -165,10 +165,10 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
             return record("diverged", diverged_step=step + 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True)
+        torch.nn.utils.clip_grad_norm_(weights, cfg.grad_clip, foreach=True)
         opt.step()
         with torch.no_grad():
-            torch._foreach_lerp_(ema_params, params, 1 - ema_decay(cfg.ema, step))
+            torch._foreach_lerp_(ema_weights, weights, 1 - ema_decay(cfg.ema, step))
         step += 1
         seconds = time.perf_counter() - start
         progress.update(step, loss, seconds)

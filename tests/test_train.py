@@ -41,11 +41,12 @@ def gaussian_fit_score(dataset, process):
 def test_all_objectives_learn_the_true_score(tmp_path):
     """On the NCSN toy (VE, σ₁ from the data), 2000 steps of each objective (≈ 7–13 s on 2 CPU cores)
     bring the σ²-weighted Fisher divergence to the true perturbed score below 0.05× that of the best
-    single Gaussian (0.156). Measured over seeds 0–2: DSM 0.0012, exact 0.0017–0.0019, SSM-VR
-    0.0025–0.0026, SSM 0.0027–0.0031 (0.008–0.02×); the Gaussian fit ignores the bimodality, so a model
-    that fails to resolve the two modes cannot pass. The residual order is the estimators' gradient
-    noise at a fixed step budget (projections add variance; VR removes part of it), stable across
-    seeds to ±15 %, so the four agree within 3× (measured 2.2–2.6×)."""
+    single Gaussian (0.156). Measured over seeds 0–2 (SSM's projections on their own generator, so
+    runs share t and z across objectives): DSM 0.0012, exact 0.0017–0.0020, SSM-VR 0.0023–0.0028,
+    SSM 0.0026–0.0036 (0.007–0.023×); the Gaussian fit ignores the bimodality, so a model that fails to
+    resolve the two modes cannot pass. The residual order is the estimators' gradient noise at a
+    fixed step budget (projections add variance; VR removes part of it); SSM's varies by ±20 % with
+    the projection stream, so the four agree within 4× (measured max/min 2.2, 2.3 and 3.1)."""
     config = toy_config()
     fds = {}
     for objective in OBJECTIVES:
@@ -58,7 +59,7 @@ def test_all_objectives_learn_the_true_score(tmp_path):
     baseline = fisher_divergence(gaussian_fit_score(dataset, process), dataset, process,
                                  generator=torch.Generator().manual_seed(0))
     assert all(fd < 0.05 * baseline for fd in fds.values()), (fds, baseline)
-    assert max(fds.values()) < 3 * min(fds.values()), fds
+    assert max(fds.values()) < 4 * min(fds.values()), fds
 
 
 def test_same_seed_same_losses(tmp_path):
@@ -155,3 +156,17 @@ def test_curves_record_the_truth_metric_on_log_spaced_steps(tmp_path):
     assert list(dsm.step) == list(oracle.step) == [1, 2, 4, 7, 13, 24, 45, 84, 159, 300]
     assert (oracle.value == 0).all() and (dsm.metric == "fisher_divergence").all()
     assert dsm.value.iloc[-1] < 0.1 * dsm.value.iloc[0] and dsm.train_seconds.is_monotonic_increasing
+
+
+def test_a_finished_run_is_skipped_until_its_parameters_change(tmp_path):
+    """train_runs trains a group in one process and leaves alone every run whose record is final for
+    the same parameters; a changed schedule entry makes its runs unfinished again."""
+    from scorebench.run import finished, train_runs
+
+    config = toy_config(steps=20)
+    run = RunSpec("toy", "dsm", "ve", 0)
+    assert not finished(config, run, tmp_path)
+    assert [r["status"] for r in train_runs(config, [run], tmp_path)] == ["ok"]
+    assert finished(config, run, tmp_path) and train_runs(config, [run], tmp_path) == []
+    changed = {**config, "schedules": {"ve": {"kind": "ve", "sigma_min": 0.02}}}
+    assert not finished(changed, run, tmp_path)

@@ -270,7 +270,8 @@ def test_a_diverged_run_is_a_row_and_the_report_still_builds(tmp_path, write_con
 def test_shipped_benchmarks_dry_run_and_ask_for_a_gpu(tmp_path, bench):
     out = snakemake(tmp_path, "--dry-run", "--configfile", bench).stdout
     config, counts = cfgmod.load(bench), job_counts(out)
-    assert counts.get("train", 0) == len(runs(config)[0]) and counts.get("scaling", 0) == int("scaling" in config)
+    groups = {(r.dataset, r.objective) for r in runs(config)[0]}  # one training job per dataset × objective
+    assert counts.get("train", 0) == len(groups) and counts.get("scaling", 0) == int("scaling" in config)
     assert counts.get("train", 0) + counts.get("scaling", 0) > 0
     assert "gpu=1" in out and "gpu=0" not in out.split("rule report")[0]
 
