@@ -67,9 +67,10 @@ def quality_metric(agg: pd.DataFrame, dataset: str) -> str | None:
 
 def convergence(curves: pd.DataFrame) -> bytes:
     """One panel per dataset × schedule: the probe against training seconds, a line per objective."""
-    trained = curves[curves.objective != ORACLE]
+    values = curves.value.astype(float)
+    trained = curves[(curves.objective != ORACLE) & np.isfinite(values) & (values > 0)]  # log axes; diverged runs out
     if trained.empty:
-        return empty("no training curves (curve.csv) yet")
+        return empty("no finite training curve (curve.csv) to draw")
     datasets, schedules = list(dict.fromkeys(trained.dataset)), list(dict.fromkeys(trained.schedule))
     colours = _palette(trained.objective)
     fig, axes = _grid(datasets, schedules)
