@@ -19,9 +19,9 @@ import torch  # noqa: E402
 
 from .grid import ORACLE, runs  # noqa: E402
 from .layout import SAMPLE, Layout  # noqa: E402
-from .metric_info import METRIC_INFO  # noqa: E402
+from .metric_info import METRIC_INFO, QUALITY  # noqa: E402
+from .verdict import quality_metric  # noqa: E402
 
-QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric: the first it has
 MARKERS = "osD^vP*Xhp"
 
 
@@ -57,12 +57,6 @@ def _grid(rows: list, cols: list, width: float = 3.3, height: float = 2.8):
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(width * len(cols), height * len(rows)), squeeze=False,
                              layout="constrained")
     return fig, axes
-
-
-def quality_metric(agg: pd.DataFrame, dataset: str) -> str | None:
-    """The dataset's sample-quality metric: FID where computed, else sliced Wasserstein."""
-    have = set(agg[(agg.dataset == dataset) & (agg.status == "ok")].metric)
-    return next((m for m in QUALITY if m in have), None)
 
 
 def convergence(curves: pd.DataFrame) -> bytes:

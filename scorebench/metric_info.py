@@ -29,4 +29,5 @@ METRIC_INFO = {
     "heldout_dsm_loss": MetricInfo("sigma^2-weighted", True),  # training curves on real data only
 }
 CURVE_ONLY = ("heldout_dsm_loss",)
+QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric in the report: the first it has
 METRICS = tuple(m for m in METRIC_INFO if m not in CURVE_ONLY)  # every metric name a summary row can carry: the config's `metrics` choose among them

@@ -174,7 +174,7 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
         progress.update(step, loss, seconds)
         if step in at:
             curve.append({"step": step, "train_seconds": round(seconds, 4), "metric": probe[0], "value": probe[1](ema)})
-            start += time.perf_counter() - start - seconds  # the probe's time is not training time
+            start = time.perf_counter() - seconds  # the probe's time is not training time
         if step % cfg.log_every == 0 or step == cfg.steps:
             rows.append({"step": step, "loss": loss.item(), "seconds": round(seconds, 4)})
         if step % cfg.checkpoint_every == 0 and step < cfg.steps:

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .aggregate import REFERENCE, fmt, fmt_interval, interval
+from .metric_info import QUALITY
 
 ORACLE = "oracle"
-QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality column: the first it has
 
 
 @dataclass
@@ -31,6 +31,12 @@ class Cell:
 
     def text(self) -> str:
         return fmt_interval(self.estimate, self.low, self.high, self.n)
+
+
+def quality_metric(agg: pd.DataFrame, dataset: str) -> str | None:
+    """The dataset's sample-quality metric: FID where computed, else sliced Wasserstein."""
+    have = set(agg[(agg.dataset == dataset) & (agg.status == "ok")].metric)
+    return next((m for m in QUALITY if m in have), None)
 
 
 def _best_per_objective(agg: pd.DataFrame, dataset: str, metric: str) -> dict[str, Cell]:
@@ -85,7 +91,7 @@ def leaderboard(summary: pd.DataFrame, agg: pd.DataFrame, reach: pd.DataFrame, d
         cells = _best_per_objective(agg, dataset, metric)
         if cells:
             columns[title] = cells
-    quality = next((m for m in QUALITY if ((agg.dataset == dataset) & (agg.metric == m) & (agg.status == "ok")).any()), None)
+    quality = quality_metric(agg, dataset)
     if quality:
         columns[f"best {quality}"] = _best_per_objective(agg, dataset, quality)
     cost = _step_cost(summary, dataset)
