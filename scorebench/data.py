@@ -17,6 +17,7 @@ import torch
 from .errors import ConfigError, DataError
 from .mixture import GaussianMixture
 from .registry import Registry, build
+from .rng import Generator, rand
 
 DATASETS: Registry = Registry("dataset")
 
@@ -62,11 +63,11 @@ class Dataset:
     def synthetic(self) -> bool:
         return self.mixture is not None
 
-    def dequantize(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def dequantize(self, x: torch.Tensor, generator: Generator) -> torch.Tensor:
         """Uniform dequantisation within each quantisation bin (identity for continuous data)."""
         if self.levels is None:
             return x
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        u = rand(x.shape, generator, device=x.device, dtype=x.dtype)
         return x + (u - 0.5) * (2.0 / self.levels)
 
 

@@ -16,7 +16,7 @@ import torch
 from .errors import ConfigError
 from .objectives import jacobian_trace
 from .samplers import ode_velocity, solve_ode
-from .rng import PerSample, rademacher
+from .rng import Streams, rademacher
 from .sde import NoiseProcess
 
 DIVERGENCES = ("exact", "hutchinson")
@@ -51,7 +51,7 @@ def log_likelihood(score_fn, process: NoiseProcess, x: torch.Tensor, *, divergen
     n = x.shape[0]
     if divergence == "hutchinson":
         seeds = range(n) if seeds is None else seeds
-        eps = rademacher(x.shape, PerSample(seeds), dtype=x.dtype).to(x.device)
+        eps = rademacher(x.shape, Streams(seeds), dtype=x.dtype).to(x.device)
     nfe = 0
 
     def rhs(t, state):

@@ -7,6 +7,7 @@ serves every objective and every process.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -30,28 +31,54 @@ class FourierEmbedding(nn.Module):
         return torch.cat([arg.cos(), arg.sin()], dim=1)
 
 
+class MemberLinear(nn.Module):
+    """One linear layer per ensemble member: weight (members, in, out), input (members, rows, in).
+
+    Initialised like `nn.Linear` (U(±1/√in) for weight and bias); one batched matmul serves every
+    member, which is what makes a seed ensemble cost little more than one seed on small networks."""
+
+    def __init__(self, members: int, fan_in: int, fan_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
 @NETS.register("mlp")
 class MLP(nn.Module):
-    """Residual MLP for vectors; the noise embedding is added to every hidden layer."""
+    """Residual MLP for vectors; the noise embedding is added to every hidden layer.
 
-    def __init__(self, shape, width=128, depth=3, emb=64):
+    `members` independent networks in one: a batch of members × b rows, member-major (rows
+    k·b … (k+1)·b − 1 go through member k's weights)."""
+
+    batches_members = True
+
+    def __init__(self, shape, width=128, depth=3, emb=64, members=1):
         super().__init__()
         d = math.prod(shape)
-        self.embed = nn.Sequential(FourierEmbedding(emb), nn.Linear(emb, width), nn.SiLU())
-        self.inp = nn.Linear(d, width)
-        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
-        self.cond = nn.ModuleList(nn.Linear(width, width) for _ in range(depth))
-        self.out = nn.Linear(width, d)
+        self.members = members
+        self.embed = FourierEmbedding(emb)
+        self.embed_proj = MemberLinear(members, emb, width)
+        self.inp = MemberLinear(members, d, width)
+        self.hidden = nn.ModuleList(MemberLinear(members, width, width) for _ in range(depth))
+        self.cond = nn.ModuleList(MemberLinear(members, width, width) for _ in range(depth))
+        self.out = MemberLinear(members, width, d)
 
     def forward(self, x, c_noise):
-        e = self.embed(c_noise)
-        h = self.inp(x.reshape(x.shape[0], -1))
+        silu = torch.nn.functional.silu
+        e = silu(self.embed_proj(self.embed(c_noise).reshape(self.members, -1, self.embed_proj.weight.shape[1])))
+        h = self.inp(x.reshape(self.members, -1, self.inp.weight.shape[1]))
         for layer, cond in zip(self.hidden, self.cond):
-            h = h + layer(torch.nn.functional.silu(h + cond(e)))
-        return self.out(torch.nn.functional.silu(h)).reshape(x.shape)
+            h = h + layer(silu(h + cond(e)))
+        return self.out(silu(h)).reshape(x.shape)
 
 
 class ResBlock(nn.Module):
+    """Pre-activation residual block with the noise embedding added after the first convolution."""
+
     def __init__(self, cin, cout, emb):
         super().__init__()
         self.norm1 = nn.GroupNorm(min(8, cin), cin)
@@ -73,7 +100,10 @@ class UNet(nn.Module):
     """Small U-Net for 8×8, 28×28 and 32×32 images: one ResBlock per level, sizes halved per level.
 
     GroupNorm (not BatchNorm) keeps samples independent, as the exact Jacobian trace requires.
+    Seeds train one network at a time (convolutions are compute-bound on a CPU: batching buys little).
     """
+
+    batches_members = False
 
     def __init__(self, shape, channels=(32, 64), emb=128):
         super().__init__()
@@ -126,8 +156,53 @@ class ScoreModel(nn.Module):
         return out / _bcast(sigma, x)
 
 
-def build_backbone(spec: dict, shape: tuple[int, ...]) -> nn.Module:
-    """Backbone from `{kind: mlp|unet, ...}`; default: MLP for vectors, U-Net for images."""
+    @property
+    def members(self) -> int:
+        return getattr(self.backbone, "members", 1)
+
+
+def build_backbone(spec: dict, shape: tuple[int, ...], members: int = 1) -> nn.Module:
+    """Backbone from `{kind: mlp|unet, ...}`; default: MLP for vectors, U-Net for images. `members`
+    > 1 builds an ensemble of independent networks (backbones whose `batches_members` is true)."""
     spec = dict(spec or {})
     spec.setdefault("kind", "unet" if len(shape) == 3 else "mlp")
-    return build(NETS, spec, where="train.net", shape=shape)
+    batched = NETS.get(spec["kind"]).batches_members
+    if members > 1 and not batched:
+        raise ValueError(f"network {spec['kind']!r} holds one member, not {members}")
+    return build(NETS, spec, where="train.net", shape=shape, **({"members": members} if batched else {}))
+
+
+def batches_members(spec: dict, shape: tuple[int, ...]) -> bool:
+    """Whether the backbone `spec` builds can hold several seeds' networks in one (`members`)."""
+    return NETS.get((spec or {}).get("kind", "unet" if len(shape) == 3 else "mlp")).batches_members
+
+
+def stack_members(models: list[ScoreModel]) -> ScoreModel:
+    """One ensemble ScoreModel whose member k is `models[k]` (one-member models of one architecture)."""
+    out = copy.deepcopy(models[0])
+    for name, param in out.named_parameters():
+        param.data = torch.cat([m.get_parameter(name).data for m in models])
+    out.backbone.members = len(models)
+    return out
+
+
+def select_members(model: ScoreModel, keep: list[int]) -> ScoreModel:
+    """A copy of the members `keep` of an ensemble, gradients included (new parameter objects: an
+    optimiser must be rebuilt for them); one index gives a plain one-member model."""
+    out = copy.deepcopy(model)
+    index = torch.tensor(keep, device=next(model.parameters()).device)
+    for module, source in zip(out.modules(), model.modules()):
+        for name, param in source._parameters.items():
+            new = nn.Parameter(param.data.index_select(0, index), requires_grad=param.requires_grad)
+            new.grad = None if param.grad is None else param.grad.index_select(0, index)
+            module._parameters[name] = new
+    out.backbone.members = len(keep)
+    return out
+
+
+def member_state(model: ScoreModel, k: int) -> dict:
+    """Member k's state dict, as a one-member model of the same architecture loads it."""
+    if not model.backbone.batches_members:
+        return copy.deepcopy(model.state_dict())
+    params = {name for name, _ in model.named_parameters()}
+    return {name: (v[k : k + 1] if name in params else v).detach().clone() for name, v in model.state_dict().items()}

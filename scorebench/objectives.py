@@ -17,6 +17,7 @@ import torch
 
 from .errors import ConfigError
 from .registry import Registry, build
+from .rng import Generator, randn
 from .sde import NoiseProcess, _bcast
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -71,14 +72,14 @@ class Objective:
     """Draw t (unless given) and x_t, then weight the per-sample estimate by λ = σ(t)²."""
 
     def __call__(self, score_fn: ScoreFn, x0: torch.Tensor, process: NoiseProcess, *,
-                 generator: torch.Generator, t: torch.Tensor | None = None,
-                 projection_generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: Generator, t: torch.Tensor | None = None,
+                 projection_generator: Generator | None = None) -> torch.Tensor:
         """`generator` draws t and z; `projection_generator` (default: the same) the estimator's own
         randomness, so that training runs of different objectives can share t and z step by step."""
         if t is None:
             t = process.sample_time(x0.shape[0], generator, device=x0.device)
         alpha, sigma = process.marginal(t)
-        z = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        z = randn(x0.shape, generator, device=x0.device, dtype=x0.dtype)
         xt = _bcast(alpha, x0) * x0 + _bcast(sigma, x0) * z
         return sigma**2 * self.estimate(score_fn, xt, t, z / _bcast(sigma, z), projection_generator or generator)
 
@@ -124,8 +125,8 @@ class SlicedSM(Objective):
             raise ConfigError(f"distribution: unknown {distribution!r}; valid: {', '.join(PROJECTIONS)}")
         self.n_projections, self.distribution = n_projections, distribution
 
-    def projections(self, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        v = torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    def projections(self, like: torch.Tensor, generator: Generator) -> torch.Tensor:
+        v = randn(like.shape, generator, device=like.device, dtype=like.dtype)
         return v.sign() if self.distribution == "rademacher" else v
 
     def estimate(self, score_fn, xt, t, noise_over_sigma, generator):

@@ -56,7 +56,7 @@ def build(registry: Registry, spec: dict, where: str, **context):
     factory = registry.get(kind)
     accepted = inspect.signature(factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        unknown = sorted(set(spec) - set(accepted))
+        unknown = sorted((set(spec) - set(accepted)) | (set(spec) & set(context)))
         if unknown:
             allowed = sorted(set(accepted) - set(context))
             raise ConfigError(

@@ -1,7 +1,8 @@
 """Build the pieces of a run from a config and train runs into the results layout.
 
 `train_runs` trains a group of runs (all seeds and schedules of a dataset and objective, as one
-workflow job does) in one process: the interpreter, torch and the dataset are loaded once. Each run
+workflow job does) in one process: the interpreter, torch and the dataset are loaded once, and the
+seeds of a schedule train as one batched ensemble (`train.train`). Each run
 keeps its own directory, checkpoint, record and status; a run whose record is `ok` or `diverged`
 with the same parameters is not trained again, so rerunning a group retrains only what changed.
 """
@@ -25,7 +26,7 @@ from .objectives import build_objective
 from .sde import NoiseProcess, build_process
 from .metrics import curve_probe
 from .oracle import OracleScore
-from .train import CURVE_COLUMNS, TrainConfig, curve_steps, train, write_csv
+from .train import CURVE_COLUMNS, Member, TrainConfig, curve_steps, train, write_csv
 
 
 def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
@@ -65,20 +66,27 @@ def finished(config: dict, run: RunSpec, results: str | Path = RESULTS) -> bool:
 
 def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
                log=sys.stdout) -> list[dict]:
-    """Train every run of `runs` that is not `finished`, one after the other in this process; a line
-    per run started and finished goes to `log`. Returns the records of the runs trained."""
-    records = []
+    """Train every run of `runs` that is not `finished`: the seeds of a (dataset, objective, schedule)
+    as one batch (`train.train`), batches one after the other in this process; a line per run
+    started and finished goes to `log`. Returns the records of the runs trained."""
+    batches: dict[tuple, list[RunSpec]] = {}
     for k, run in enumerate(runs, 1):
         if finished(config, run, results):
             print(f"[{k}/{len(runs)}] {run.id}: up to date", file=log, flush=True)
-            continue
-        print(f"[{k}/{len(runs)}] {run.id}: training", file=log, flush=True)
+        else:
+            batches.setdefault((run.dataset, run.objective, run.schedule), []).append(run)
+    records, number = [], {run.id: k for k, run in enumerate(runs, 1)}
+    for batch in batches.values():
+        for run in batch:
+            print(f"[{number[run.id]}/{len(runs)}] {run.id}: training (batched with {len(batch) - 1} more)"
+                  if len(batch) > 1 else f"[{number[run.id]}/{len(runs)}] {run.id}: training", file=log, flush=True)
         start = time.perf_counter()
-        rec = train_run(config, run, results, record_failure=record_failure)
-        detail = {"ok": "", "diverged": f" at step {rec.get('diverged_step')}", "failed": f": {rec.get('reason')}"}
-        print(f"[{k}/{len(runs)}] {run.id}: {rec['status']}{detail.get(rec['status'], '')}, {rec['steps']} steps, "
-              f"{rec['train_seconds']:.1f} s training, {time.perf_counter() - start:.1f} s in all", file=log, flush=True)
-        records.append(rec)
+        for run, rec in zip(batch, train_batch(config, batch, results, record_failure=record_failure)):
+            detail = {"ok": "", "diverged": f" at step {rec.get('diverged_step')}", "failed": f": {rec.get('reason')}"}
+            print(f"[{number[run.id]}/{len(runs)}] {run.id}: {rec['status']}{detail.get(rec['status'], '')}, "
+                  f"{rec['steps']} steps, {rec['train_seconds']:.1f} s training, "
+                  f"{time.perf_counter() - start:.1f} s in all for its batch", file=log, flush=True)
+            records.append(rec)
     return records
 
 
@@ -95,40 +103,56 @@ def record_groups(config: dict, runs: list[RunSpec], results: str | Path, status
 
 
 def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_failure: bool = False) -> dict:
-    """Train `run` (resuming from its checkpoint if one exists) and return its record.
+    """Train one run (resuming from its checkpoint if one exists) and return its record."""
+    return train_batch(config, [run], results, record_failure)[0]
 
-    With `record_failure`, an error during data loading or training is saved as the run's record
+
+def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
+                record_failure: bool = False) -> list[dict]:
+    """Train the seeds `runs` of one (dataset, objective, schedule) together and return their records.
+
+    With `record_failure`, an error during data loading or training is saved as each run's record
     (status "failed", the reason) instead of raised, so a workflow's later stages report it as a row.
     """
-    check_run(config, run)
-    ok, reason = train_compatible(config, run.dataset, run.objective, run.schedule)
-    if not ok:
-        raise ConfigError(f"{run.id}: {reason}")
-    out = Layout(results, config["name"]).path(RUN, **run.fields())
+    for run in runs:
+        check_run(config, run)
+        ok, reason = train_compatible(config, run.dataset, run.objective, run.schedule)
+        if not ok:
+            raise ConfigError(f"{run.id}: {reason}")
+    if len({(r.dataset, r.objective, r.schedule) for r in runs}) != 1:
+        raise ValueError("a training batch holds the seeds of one dataset, objective and schedule")
+    layout = Layout(results, config["name"])
+    outs = [layout.path(RUN, **run.fields()) for run in runs]
     try:
-        return _train(config, run, out)
+        return _train(config, runs, outs)
     except (ScorebenchError, RuntimeError, ValueError) as err:
         if not record_failure:
             raise
-        rec = {"status": "failed", "reason": f"{type(err).__name__}: {err}", "steps": 0, "train_seconds": 0.0,
-               "run": run.as_dict(), "params": run_params(config, run), "provenance": provenance()}
-        save_torch(rec, out / "model.pt")
-        return rec
+        recs = [{"status": "failed", "reason": f"{type(err).__name__}: {err}", "steps": 0, "train_seconds": 0.0,
+                 "run": run.as_dict(), "params": run_params(config, run), "provenance": provenance()} for run in runs]
+        for rec, out in zip(recs, outs):
+            save_torch(rec, out / "model.pt")
+        return recs
 
 
-def _train(config: dict, run: RunSpec, out: Path) -> dict:
-    dataset, process = prepare(config, run)
-    cfg = TrainConfig.from_dict(section(config, "train", run.dataset))
+def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
+    first = runs[0]
+    dataset, process = prepare(config, first)
+    cfg = TrainConfig.from_dict(section(config, "train", first.dataset))
     probe = curve_probe(dataset, process)
-    if run.objective == ORACLE:  # nothing to train: its curve is the probe of the exact score (0) at every step
+    if first.objective == ORACLE:  # nothing to train: its curve is the probe of the exact score (0) at every step
         oracle = OracleScore(dataset.mixture, process)
-        write_csv([{"step": s, "train_seconds": 0.0, "metric": probe[0], "value": probe[1](oracle)}
-                   for s in curve_steps(cfg.steps, cfg.curve_points)], CURVE_COLUMNS, out / "curve.csv")
-        rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
-               "params": run_params(config, run), "process": process.spec(), "process_notes": process.notes,
-               "provenance": provenance()}
-        save_torch(rec, out / "model.pt")
-        return rec
-    objective = build_objective(run.objective, objective_params(config, run.objective))
-    return train(dataset, process, objective, cfg, seed=run.seed, out_dir=out, run_spec=run.as_dict(), probe=probe,
-                 params=run_params(config, run))
+        value = probe[1](oracle)
+        recs = []
+        for run, out in zip(runs, outs):
+            write_csv([{"step": s, "train_seconds": 0.0, "metric": probe[0], "value": value}
+                       for s in curve_steps(cfg.steps, cfg.curve_points)], CURVE_COLUMNS, out / "curve.csv")
+            rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
+                   "params": run_params(config, run), "process": process.spec(), "process_notes": process.notes,
+                   "provenance": provenance()}
+            save_torch(rec, out / "model.pt")
+            recs.append(rec)
+        return recs
+    objective = build_objective(first.objective, objective_params(config, first.objective))
+    members = [Member(run.seed, out, run.as_dict(), run_params(config, run)) for run, out in zip(runs, outs)]
+    return train(dataset, process, objective, cfg, members, probe=probe)

@@ -15,7 +15,7 @@ import torch
 
 from .errors import ConfigError
 from .registry import Registry, build
-from .rng import PerSample, randn
+from .rng import Streams, randn
 from .sde import NoiseProcess, _bcast
 
 SAMPLERS: Registry = Registry("sampler")
@@ -56,7 +56,7 @@ class Sampler:
     requires_continuous = False  # needs a score at every t (an ODE), not just a schedule's levels
     denoise = True
 
-    def __call__(self, score_fn, process: NoiseProcess, shape, *, generator: torch.Generator | PerSample,
+    def __call__(self, score_fn, process: NoiseProcess, shape, *, generator: torch.Generator | Streams,
                  callback: Callable | None = None, device="cpu"):
         if self.requires_continuous and process.discrete:
             raise ConfigError(f"sampler {self.kind}: needs a continuous-time schedule; {process.kind} is discrete (use ve)")

@@ -13,7 +13,7 @@ import torch
 
 from .errors import ConfigError
 from .registry import Registry, build
-from .rng import randn
+from .rng import rand, randint, randn
 
 PROCESSES: Registry = Registry("schedule")
 
@@ -53,7 +53,7 @@ class NoiseProcess:
         raise NotImplementedError
 
     def prior_sample(self, shape, generator, device="cpu") -> torch.Tensor:
-        """Draws from N(0, prior_std² I); `generator` is a torch.Generator or an rng.PerSample."""
+        """Draws from N(0, prior_std² I); `generator` is a torch.Generator or an rng.Streams."""
         return self.prior_std * randn(shape, generator, device=device)
 
     def prior_logp(self, z: torch.Tensor) -> torch.Tensor:
@@ -62,9 +62,9 @@ class NoiseProcess:
         flat = z.reshape(z.shape[0], -1)
         return -0.5 * (flat**2).sum(1) / self.prior_std**2 - d * (0.5 * math.log(2 * math.pi) + math.log(self.prior_std))
 
-    def sample_time(self, n: int, generator: torch.Generator, device="cpu") -> torch.Tensor:
+    def sample_time(self, n: int, generator, device="cpu") -> torch.Tensor:
         """Training times: uniform on [eps, 1]."""
-        return self.eps + (1 - self.eps) * torch.rand(n, generator=generator, device=device)
+        return self.eps + (1 - self.eps) * rand((n,), generator, device=device)
 
     def time_grid(self, steps: int) -> torch.Tensor:
         """Sampling times 1 = t_0 > … > t_{steps-1} = eps."""
@@ -162,7 +162,7 @@ class NCSN(VE):
         return self.marginal_std(self.level_times())
 
     def sample_time(self, n, generator, device="cpu"):
-        idx = torch.randint(self.levels, (n,), generator=generator, device=device)
+        idx = randint(self.levels, (n,), generator, device=device)
         return self.level_times().to(device)[idx]
 
     def time_grid(self, steps=None):

@@ -21,8 +21,9 @@ from .config import require_positive_ints, settings
 from .data import Dataset
 from .errors import ConfigError
 from .io import provenance, save_text, save_torch
-from .nets import ScoreModel, build_backbone
+from .nets import ScoreModel, batches_members, build_backbone, member_state, select_members, stack_members
 from .objectives import Objective
+from .rng import Streams, randint
 from .sde import NoiseProcess
 
 LOG_COLUMNS = ("step", "loss", "seconds")
@@ -80,13 +81,13 @@ class Progress:
         self.label, self.total, self.every, self.stream = label, total, every, stream
         self.first_step, self.first_seconds, self.last = step, seconds, time.perf_counter()
 
-    def update(self, step: int, loss: torch.Tensor, seconds: float) -> None:
+    def update(self, step: int, loss: float, seconds: float) -> None:
         now = time.perf_counter()
         if now - self.last < self.every:
             return
         self.last = now
         rate = (seconds - self.first_seconds) / max(step - self.first_step, 1)
-        print(f"{self.label}: step {step}/{self.total} loss {loss.item():.4g} {seconds:.1f} s, "
+        print(f"{self.label}: step {step}/{self.total} loss {loss:.4g} {seconds:.1f} s, "
               f"ETA {rate * (self.total - step):.0f} s", file=self.stream, flush=True)
 
 
@@ -110,81 +111,199 @@ def ema_decay(target: float, step: int) -> float:
     return min(target, (1 + step) / (10 + step))
 
 
-def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: TrainConfig, *,
-          seed: int, out_dir: str | Path, run_spec: dict, probe: tuple[str, Callable] | None = None,
-          params: dict | None = None) -> dict:
-    """Train (or resume) into `out_dir`; write model.pt, train.csv and curve.csv; return the run record.
+@dataclass
+class Member:
+    """One run of a `train` call: its seed, output directory, identity and deciding parameters."""
 
-    The record's `status` is "ok" or "diverged" (the NaN guard stopped it: `diverged_step`). Runs with
-    the same seed start from the same weights and draw the same batches, times and noises whatever the
-    objective (SSM's projections come from a generator of their own), so objectives compare paired.
-    `probe` (metric name, score -> value) is recorded on the EMA model at `curve_steps`; its time is
-    not counted in the training seconds. `params` (what decided the run) is kept in the record.
+    seed: int
+    out_dir: Path
+    run_spec: dict
+    params: dict | None = None
+
+
+def member_optimizer_state(opt: torch.optim.Optimizer, k: int, batched: bool) -> list[dict]:
+    """Member k's slice of the optimiser state, one dict per parameter: what its checkpoint keeps."""
+    return [{key: (v[k : k + 1] if batched and v.ndim else v).clone() for key, v in opt.state[p].items()}
+            for p in opt.param_groups[0]["params"]]
+
+
+def load_member_states(opt: torch.optim.Optimizer, states: list[list[dict]]) -> None:
+    """Stack the members' checkpointed optimiser states (`member_optimizer_state`) into `opt`."""
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        opt.state[p] = {key: torch.cat([s[i][key] for s in states]) if v.ndim else v.clone()
+                        for key, v in states[0][i].items()}
+
+
+def clip_members(params: list[torch.nn.Parameter], max_norm: float, members: int) -> None:
+    """`clip_grad_norm_` per ensemble member: each member's gradient norm over all its parameters is
+    clipped on its own, so a member's update does not depend on the others batched with it."""
+    grads = [p.grad for p in params]
+    norms = torch.stack([g.reshape(members, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    torch._foreach_mul_(grads, [coef.view(-1, *[1] * (g.ndim - 1)) if members > 1 else coef for g in grads])
+
+
+def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: TrainConfig,
+          members: list[Member], *, probe: tuple[str, Callable] | None = None) -> list[dict]:
+    """Train (or resume) every member into its `out_dir`: model.pt, train.csv, curve.csv; return the
+    records in the order of `members`.
+
+    Members (seeds) are trained as one batched ensemble where the network allows it (`MLP`), else
+    one after the other; each member draws from its own generators and clips its own gradient, so
+    its numbers do not depend on which members were batched with it. A record's `status` is "ok" or
+    "diverged" (the NaN guard stopped it: `diverged_step`); a diverged member leaves the ensemble, the
+    others go on. Members with the same seed start from the same weights and draw the same batches,
+    times and noises whatever the objective (SSM's projections come from a generator of their own),
+    so objectives compare paired. `probe` (metric name, score -> value) is recorded on the EMA model
+    at `curve_steps`, its time not counted; `train_seconds` is the batch's wall-clock shared equally
+    among the members training in it (the amortised cost of one run).
     """
-    out_dir = Path(out_dir)
-    ckpt_path, model_path, log_path = out_dir / "checkpoint.pt", out_dir / "model.pt", out_dir / "train.csv"
     device = torch.device(cfg.device)
-    torch.manual_seed(seed)  # backbone initialisation
-    model = make_model(dataset, process, cfg.net).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    weights, ema_weights = list(model.parameters()), list(ema.parameters())
-    opt = optimizer(weights, cfg.lr)
-    gen = torch.Generator(device).manual_seed(seed)
-    projection_gen = torch.Generator(device).manual_seed(seed + PROJECTION_SALT)
-    data = dataset.train.to(device)
-    step, seconds, rows, curve = 0, 0.0, [], []
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        for g, key in ((gen, "generator"), (projection_gen, "projection_generator")):
-            g.set_state(state[key].cpu() if device.type == "cpu" else state[key])
-        step, seconds, rows, curve = state["step"], state["seconds"], state["log"], state["curve"]
-    at = set(curve_steps(cfg.steps, cfg.curve_points)) if probe else set()
+    states = [_checkpoint(m, device) for m in members]
+    batches: dict = {}
+    for k, state in enumerate(states):  # members batch when they resume from the same step
+        key = (state["step"] if state else 0) if batches_members(cfg.net, dataset.shape) else k
+        batches.setdefault(key, []).append(k)
+    records: dict[int, dict] = {}
+    for indices in batches.values():
+        batch = _Batch(dataset, process, cfg, [members[k] for k in indices], [states[k] for k in indices], probe)
+        records |= dict(zip(indices, batch.run(objective)))
+    return [records[k] for k in range(len(members))]
 
-    def record(status: str, diverged_step: int | None = None) -> dict:
+
+def _checkpoint(member: Member, device: torch.device) -> dict | None:
+    path = Path(member.out_dir) / "checkpoint.pt"
+    return torch.load(path, map_location=device, weights_only=False) if path.exists() else None
+
+
+class _Batch:
+    """The state of members trained together: stacked networks, EMA, optimiser, one generator each."""
+
+    def __init__(self, dataset, process, cfg, members, states, probe):
+        self.dataset, self.process, self.cfg, self.probe = dataset, process, cfg, probe
+        self.device = torch.device(cfg.device)
+        models, emas = [], []
+        for member, state in zip(members, states):
+            torch.manual_seed(member.seed)  # backbone initialisation
+            model = make_model(dataset, process, cfg.net).to(self.device)
+            ema = copy.deepcopy(model)
+            if state:
+                model.load_state_dict(state["model"])
+                ema.load_state_dict(state["ema"])
+            models.append(model)
+            emas.append(ema)
+        self.model = stack_members(models) if len(models) > 1 else models[0]
+        self.ema = (stack_members(emas) if len(emas) > 1 else emas[0]).requires_grad_(False)
+        self.weights, self.ema_weights = list(self.model.parameters()), list(self.ema.parameters())
+        self.opt = optimizer(self.weights, cfg.lr)
+        self.runs = [_Run(i, m, s, self.device) for i, (m, s) in enumerate(zip(members, states))]
+        self.batched = self.model.backbone.batches_members
+        if states[0]:
+            load_member_states(self.opt, [s["optimizer"] for s in states])
+        self.step = states[0]["step"] if states[0] else 0
+        self.records: dict[int, dict] = {}
+
+    def run(self, objective: Objective) -> list[dict]:
+        cfg, data = self.cfg, self.dataset.train.to(self.device)
+        at = set(curve_steps(cfg.steps, cfg.curve_points)) if self.probe else set()
+        label = ", ".join(r.member.run_spec.get("id", "train") for r in self.runs)
+        progress = Progress(label, cfg.steps, self.step, 0.0)
+        clock = began = time.perf_counter()
+        while self.step < cfg.steps and self.runs:
+            n = len(self.runs)
+            gens = Streams(generators=[r.gen for r in self.runs])
+            x0 = self.dataset.dequantize(data[randint(len(data), (n * cfg.batch_size,), gens, self.device)], gens)
+            losses = objective(self.model, x0, self.process, generator=gens,
+                               projection_generator=Streams(generators=[r.projection_gen for r in self.runs]))
+            losses = losses.reshape(n, cfg.batch_size).mean(1)
+            values = losses.tolist()
+            alive = [k for k, v in enumerate(values) if math.isfinite(v)]
+            if len(alive) < n:  # record the diverged members; the others take this step without them
+                now = time.perf_counter()
+                for k in sorted(set(range(n)) - set(alive)):
+                    self._finish(k, "diverged", diverged_step=self.step + 1, extra=(now - clock) / n)
+                if not alive:
+                    self.runs = []
+                    break
+            self.opt.zero_grad(set_to_none=True)
+            losses[alive].sum().backward()
+            if len(alive) < n:
+                self._keep(alive)
+                values = [values[k] for k in alive]
+            clip_members(self.weights, cfg.grad_clip, self.model.members)
+            self.opt.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(self.ema_weights, self.weights, 1 - ema_decay(cfg.ema, self.step))
+            self.step += 1
+            now = time.perf_counter()
+            for r in self.runs:
+                r.seconds += (now - clock) / n
+            clock = now
+            progress.update(self.step, sum(values) / len(values), now - began)
+            if self.step in at:
+                for k, r in enumerate(self.runs):
+                    r.curve.append({"step": self.step, "train_seconds": round(r.seconds, 4), "metric": self.probe[0],
+                                    "value": self.probe[1](self._member(self.ema, k))})
+                clock = time.perf_counter()  # the probe's time is not training time
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                for r, v in zip(self.runs, values):
+                    r.rows.append({"step": self.step, "loss": v, "seconds": round(r.seconds, 4)})
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                self._checkpoint()
+        for k in reversed(range(len(self.runs))):
+            self._finish(k, "ok")
+        return [self.records[i] for i in range(len(self.records))]
+
+    def _member(self, model: ScoreModel, k: int) -> ScoreModel:
+        return select_members(model, [k]) if self.batched else model
+
+    def _keep(self, alive: list[int]) -> None:
+        """Drop the members not in `alive` from the networks, the optimiser state and the runs."""
+        old, state = self.weights, self.opt.state
+        self.model, self.ema = select_members(self.model, alive), select_members(self.ema, alive)
+        self.weights, self.ema_weights = list(self.model.parameters()), list(self.ema.parameters())
+        self.opt = optimizer(self.weights, self.cfg.lr)
+        for before, after in zip(old, self.weights):
+            self.opt.state[after] = {key: v[alive] if v.ndim else v for key, v in state[before].items()}
+        self.runs = [self.runs[k] for k in alive]
+
+    def _checkpoint(self) -> None:
+        for k, r in enumerate(self.runs):
+            save_torch({"model": member_state(self.model, k), "ema": member_state(self.ema, k),
+                        "optimizer": member_optimizer_state(self.opt, k, self.batched), "generator": r.gen.get_state(),
+                        "projection_generator": r.projection_gen.get_state(), "step": self.step,
+                        "seconds": r.seconds, "log": r.rows, "curve": r.curve}, r.out / "checkpoint.pt")
+            write_csv(r.rows, LOG_COLUMNS, r.out / "train.csv")
+
+    def _finish(self, k: int, status: str, diverged_step: int | None = None, extra: float = 0.0) -> None:
+        """Write member k's record (its EMA weights, log and curve) and drop its checkpoint."""
+        r = self.runs[k]
+        r.seconds += extra
         rec = {
-            "status": status, "diverged_step": diverged_step, "steps": step, "train_seconds": seconds,
-            "run": run_spec, "params": params, "process": process.spec(), "process_notes": process.notes,
-            "net": cfg.net, "data_std": ema.data_std, "provenance": provenance(),
+            "status": status, "diverged_step": diverged_step, "steps": self.step, "train_seconds": r.seconds,
+            "batched_with": self.model.members, "run": r.member.run_spec, "params": r.member.params,
+            "process": self.process.spec(), "process_notes": self.process.notes, "net": self.cfg.net,
+            "data_std": self.ema.data_std, "provenance": provenance(),
         }
-        save_torch(rec | {"state_dict": ema.state_dict()}, model_path)
-        write_csv(rows, LOG_COLUMNS, log_path)
-        write_csv(curve, CURVE_COLUMNS, out_dir / "curve.csv")
-        return rec
+        save_torch(rec | {"state_dict": member_state(self.ema, k)}, r.out / "model.pt")
+        write_csv(r.rows, LOG_COLUMNS, r.out / "train.csv")
+        write_csv(r.curve, CURVE_COLUMNS, r.out / "curve.csv")
+        (r.out / "checkpoint.pt").unlink(missing_ok=True)
+        self.records[r.index] = rec
 
-    progress = Progress(run_spec.get("id", "train"), cfg.steps, step, seconds)
-    start = time.perf_counter() - seconds
-    while step < cfg.steps:
-        idx = torch.randint(len(data), (cfg.batch_size,), generator=gen, device=device)
-        x0 = dataset.dequantize(data[idx], gen)
-        loss = objective(model, x0, process, generator=gen, projection_generator=projection_gen).mean()
-        if not math.isfinite(loss.item()):
-            seconds = time.perf_counter() - start
-            return record("diverged", diverged_step=step + 1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(weights, cfg.grad_clip, foreach=True)
-        opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_weights, weights, 1 - ema_decay(cfg.ema, step))
-        step += 1
-        seconds = time.perf_counter() - start
-        progress.update(step, loss, seconds)
-        if step in at:
-            curve.append({"step": step, "train_seconds": round(seconds, 4), "metric": probe[0], "value": probe[1](ema)})
-            start = time.perf_counter() - seconds  # the probe's time is not training time
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            rows.append({"step": step, "loss": loss.item(), "seconds": round(seconds, 4)})
-        if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            save_torch({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "projection_generator": projection_gen.get_state(),
-                        "step": step, "seconds": seconds, "log": rows, "curve": curve}, ckpt_path)
-            write_csv(rows, LOG_COLUMNS, log_path)
-    rec = record("ok")
-    ckpt_path.unlink(missing_ok=True)
-    return rec
+
+class _Run:
+    """One member's own state in a batch: generators, seconds, loss log and curve."""
+
+    def __init__(self, index: int, member: Member, state: dict | None, device: torch.device):
+        self.index, self.member, self.out = index, member, Path(member.out_dir)
+        self.gen = torch.Generator(device).manual_seed(member.seed)
+        self.projection_gen = torch.Generator(device).manual_seed(member.seed + PROJECTION_SALT)
+        self.seconds, self.rows, self.curve = 0.0, [], []
+        if state:
+            for g, key in ((self.gen, "generator"), (self.projection_gen, "projection_generator")):
+                g.set_state(state[key].cpu() if device.type == "cpu" else state[key])
+            self.seconds, self.rows, self.curve = state["seconds"], state["log"], state["curve"]
 
 
 def load_model(path: str | Path, dataset: Dataset, map_location="cpu") -> tuple[ScoreModel, dict]:

@@ -9,7 +9,7 @@ from scorebench.data import build_dataset
 from scorebench.errors import ConfigError
 from scorebench.metrics import mode_weight_tv, sliced_wasserstein
 from scorebench.oracle import OracleScore
-from scorebench.rng import PerSample
+from scorebench.rng import Streams
 from scorebench.samplers import SAMPLERS, build_sampler
 from scorebench.sde import PROCESSES, build_process
 
@@ -70,8 +70,8 @@ def test_per_sample_seeds_make_samples_independent_of_batch_size(sampler):
     score = OracleScore(TOY.mixture, process)
     params = {"kind": sampler} | ({"steps": 20} if sampler != "ald" else {"steps_per_level": 5})
     s = build_sampler(sampler, params)
-    whole, _ = s(score, process, (12, 2), generator=PerSample(range(12)))
-    parts = [s(score, process, (len(r), 2), generator=PerSample(r))[0] for r in (range(0, 5), range(5, 12))]
+    whole, _ = s(score, process, (12, 2), generator=Streams(range(12)))
+    parts = [s(score, process, (len(r), 2), generator=Streams(r))[0] for r in (range(0, 5), range(5, 12))]
     torch.testing.assert_close(whole, torch.cat(parts), rtol=1e-5, atol=1e-5)  # float32 batched matmul order
 
 
