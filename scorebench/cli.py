@@ -58,15 +58,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .evaluate import sample_run
+    from .evaluate import sample_runs
     from .grid import select
 
     config = _load(args.config)
     sampler = _sampler(config, args.sampler)
-    for run in select(config, dataset=args.dataset):
-        rec = sample_run(config, run, sampler, args.results, args.device)
-        seconds = rec.get("stats", {}).get("seconds", 0.0)
-        print(f"{run.id} {sampler}: {rec['status']} {seconds:.2f} s {rec['reason']}".rstrip())
+    for rec in sample_runs(config, select(config, dataset=args.dataset), sampler, args.results, args.device):
+        stats = rec.get("stats", {})
+        batched = f" (batched with {stats['batched_with'] - 1} more)" if stats.get("batched_with", 1) > 1 else ""
+        print(f"{rec['run']['id']} {sampler}: {rec['status']} {stats.get('seconds', 0.0):.2f} s{batched} {rec['reason']}".rstrip(),
+              flush=True)
     return 0
 
 

@@ -14,7 +14,7 @@ import torch
 
 from .config import dataset_params, require_positive_ints, section, settings
 from .classifier import load_digits_classifier
-from .data import build_dataset, dataset_info
+from .data import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible
@@ -25,7 +25,9 @@ from .metric_info import METRIC_INFO, METRICS
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
 from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
-from .run import prepare
+from .run import load_dataset, prepare
+from .nets import ScoreModel, stack_members
+from .rng import Streams
 from .samplers import build_sampler
 from .train import load_model
 
@@ -83,7 +85,7 @@ def load_score(config: dict, run: RunSpec, results: str | Path, device="cpu"):
     if record["status"] != "ok" or record.get("oracle"):
         dataset, process = prepare(config, run)
         return (OracleScore(dataset.mixture, process) if record["status"] == "ok" else None), dataset, process, record
-    dataset = build_dataset(run.dataset, dataset_params(config, run.dataset))
+    dataset = load_dataset(config, run.dataset)
     model, record = load_model(path, dataset, map_location=device)
     return model.to(device), dataset, model.process, record
 
@@ -112,35 +114,90 @@ def _seed(run: RunSpec, salt: str) -> int:
     return run.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(salt)) % 1_000_003
 
 
-def sample_run(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS, device=None) -> dict:
-    """Draw `evaluate.n_samples` samples of `run` with `sampler` (on `device`, default `evaluate.device`)
-    and save them with their stats. Skips (incompatible pair), failed training and diverging
-    samplers are saved as records too.
+def sample_runs(config: dict, runs: list[RunSpec], sampler: str, results: str | Path = RESULTS,
+                device=None) -> list[dict]:
+    """Draw `evaluate.n_samples` samples of every run with `sampler` (on `device`, default
+    `evaluate.device`) and save each run's samples with their stats; return the records.
+
+    The seeds of an (objective, schedule) are drawn as one batch where the sampler and network allow
+    it (`batches_runs`, `stack_members`), each run's rows from its own generator, so its samples are
+    the ones it gets alone; `seconds` is the batch's shared equally. Skips (incompatible pair),
+    failed training and diverging samplers are saved as records too; a batch that diverges is
+    drawn again run by run, so one run's divergence is its own row.
     """
-    device = device or EvaluateConfig.from_dict(section(config, "evaluate", run.dataset)).device
-    out = Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields())
-    record = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler], "provenance": provenance()}
-    record |= _draw(config, run, sampler, results, device)
-    save_torch(record, out)
-    return record
+    groups: dict[tuple, list[RunSpec]] = {}
+    for run in runs:
+        groups.setdefault((run.dataset, run.objective, run.schedule), []).append(run)
+    layout, records = Layout(results, config["name"]), {}
+    for group in groups.values():
+        dev = device or EvaluateConfig.from_dict(section(config, "evaluate", group[0].dataset)).device
+        drawn = _draw_batch(config, group, sampler, results, dev)
+        for run, rec in zip(group, drawn):
+            head = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler],
+                    "provenance": provenance()}
+            save_torch(head | rec, layout.path(SAMPLE, sampler=sampler, **run.fields()))
+            records[run.id] = head | rec
+    return [records[run.id] for run in runs]
 
 
-def _draw(config, run, sampler, results, device) -> dict:
+def _draw_batch(config, runs, sampler, results, device) -> list[dict]:
+    """The draw records of the seeds `runs` of one (dataset, objective, schedule)."""
+    loaded = [_load_for_sampling(config, run, sampler, results, device) for run in runs]
+    ready = [k for k, item in enumerate(loaded) if not isinstance(item, dict)]
+    out = [item if isinstance(item, dict) else None for item in loaded]
+    if not ready:
+        return out
+    cfg = EvaluateConfig.from_dict(section(config, "evaluate", runs[0].dataset))
+    spec = config["samplers"][sampler]
+    scores = [loaded[k][0] for k in ready]
+    dataset, process = loaded[ready[0]][1], loaded[ready[0]][2]
+    batched = len(ready) > 1 and build_sampler(sampler, spec).batches_runs and _stackable(scores)
+    groups = [ready] if batched else [[k] for k in ready]
+    for members in groups:
+        gens = [torch.Generator(device).manual_seed(_seed(runs[k], sampler)) for k in members]
+        score = _stack([loaded[k][0] for k in members])
+        try:
+            x, stats = build_sampler(sampler, spec)(
+                score, process, (len(members) * cfg.n_samples, *dataset.shape), device=device,
+                generator=gens[0] if len(members) == 1 else Streams(generators=gens))
+        except ConfigError as err:  # e.g. an ALD step size that is unstable for this schedule
+            for k in members:
+                out[k] = {"status": "failed", "reason": str(err)}
+            continue
+        if stats["status"] != "ok" and len(members) > 1:  # which run diverged: draw them one by one
+            for k, rec in zip(members, (_draw_batch(config, [runs[k]], sampler, results, device)[0] for k in members)):
+                out[k] = rec
+            continue
+        reason = f"non-finite state at step {stats['diverged_step']}" if stats["status"] != "ok" else ""
+        stats = stats | {"seconds": stats["seconds"] / len(members), "batched_with": len(members)}
+        for k, x_k in zip(members, x.cpu().chunk(len(members))):
+            out[k] = {"status": stats["status"], "reason": reason, "stats": stats, "samples": x_k.clone()}
+    return out
+
+
+def _load_for_sampling(config, run, sampler, results, device):
+    """(score, dataset, process) of a run to sample, or the record saying why it has none."""
     ok, reason = sample_compatible(config, run, sampler)
     if not ok:
         return {"status": "skipped", "reason": reason}
     score, dataset, process, trained = load_score(config, run, results, device)
     if score is None:
         return {"status": trained["status"], "reason": trained_failure(trained)}
-    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
-    try:
-        x, stats = build_sampler(sampler, config["samplers"][sampler])(
-            score, process, (cfg.n_samples, *dataset.shape), device=device,
-            generator=torch.Generator(device).manual_seed(_seed(run, sampler)))
-    except ConfigError as err:  # e.g. an ALD step size that is unstable for this schedule
-        return {"status": "failed", "reason": str(err)}
-    reason = f"non-finite state at step {stats['diverged_step']}" if stats["status"] != "ok" else ""
-    return {"status": stats["status"], "reason": reason, "stats": stats, "samples": x.cpu()}
+    return score, dataset, process
+
+
+def _stackable(scores: list) -> bool:
+    """Scores that can be evaluated as one batch: networks that hold members, or the one oracle."""
+    if all(isinstance(s, OracleScore) for s in scores):
+        return True
+    return all(isinstance(s, ScoreModel) and s.backbone.batches_members for s in scores)
+
+
+def _stack(scores: list):
+    """One score function for the rows of every member, member-major."""
+    if len(scores) == 1 or isinstance(scores[0], OracleScore):
+        return scores[0]  # the exact score is one function of (x, t), whatever the seed
+    return stack_members(scores)
 
 
 def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS, device=None) -> list[dict]:
@@ -151,7 +208,7 @@ def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = 
     names = metric_names(config, run, sampler)
     stats, x = rec["stats"], rec["samples"]
     rows = [row(run, sampler, "sample_seconds", stats["seconds"]), row(run, sampler, "nfe", stats["nfe"])]
-    dataset = build_dataset(run.dataset, dataset_params(config, run.dataset))
+    dataset = load_dataset(config, run.dataset)
     if "mode_weight_tv" in names:
         rows.append(row(run, sampler, "mode_weight_tv", mode_weight_tv(x, dataset)))
     if "sliced_wasserstein" in names:

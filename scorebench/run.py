@@ -41,6 +41,11 @@ def _key(entry: dict) -> str:
     return json.dumps(entry, sort_keys=True)
 
 
+def load_dataset(config: dict, name: str) -> Dataset:
+    """Dataset `name` of the config, built once per process (a job samples or evaluates many runs)."""
+    return _dataset(name, _key(dataset_params(config, name)))
+
+
 @lru_cache(maxsize=8)
 def _dataset(name: str, params: str) -> Dataset:
     return build_dataset(name, json.loads(params))
