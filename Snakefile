@@ -21,6 +21,10 @@ include: "workflow/rules/scaling.smk"
 include: "workflow/rules/report.smk"
 
 
+onstart:
+    check_parameters()
+
+
 # every output of the report, so that a figure added to the report (or a missing table) reruns it
 rule all:
     input:

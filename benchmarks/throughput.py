@@ -8,6 +8,8 @@ config's datasets on VP, writes benchmarks/results/throughput.json:
   same maths with the same network, weights, batch and optimiser (Adam, gradient clipping, EMA),
   timed interleaved — `rounds` rounds, each running both for `steps` steps in alternating order — so
   both see the same machine state; the median ratio and its interquartile range (target ≤ 1.05).
+- `seed_batching`: three seeds trained as one batched ensemble against one seed alone, interleaved
+  the same way: the median ratio (3 would be no gain; 1 a free second and third seed) and its IQR.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from scorebench.config import load, section
 from scorebench.grid import RunSpec, objective_params, runs
 from scorebench.objectives import build_objective
 from scorebench.run import prepare
-from scorebench.train import TrainConfig, make_model, train
+from scorebench.train import Member, TrainConfig, make_model, train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/default.yaml"
 
@@ -67,35 +69,62 @@ def reference_loop(dataset, process, cfg: TrainConfig, objective: str, steps: in
             torch._foreach_lerp_(ema_params, params, 1 - min(cfg.ema, (1 + step) / (10 + step)))
 
 
-def scorebench_loop(dataset, process, cfg: TrainConfig, objective: str, steps: int) -> None:
+def scorebench_loop(dataset, process, cfg: TrainConfig, objective: str, steps: int, seeds: int = 1) -> None:
+    cfg = TrainConfig(**{**vars(cfg), "steps": steps})
     with tempfile.TemporaryDirectory() as tmp:
-        train(dataset, process, build_objective(objective), cfg, seed=0, out_dir=tmp, run_spec={"id": "bench"})
+        train(dataset, process, build_objective(objective), cfg,
+              [Member(seed, Path(tmp) / str(seed), {"id": f"bench{seed}"}) for seed in range(seeds)])
+
+
+def interleaved(loops: dict, steps: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per step of each loop, `rounds` rounds, each loop once per round, order alternating."""
+    times = {name: [] for name in loops}
+    for loop in loops.values():  # warm-up: first-call imports and allocations
+        loop(5)
+    for r in range(rounds):
+        for name, loop in (list(loops.items()) if r % 2 == 0 else list(loops.items())[::-1]):
+            start = time.perf_counter()
+            loop(steps)
+            times[name].append((time.perf_counter() - start) / steps)
+    return times
+
+
+def ratio_row(times: dict, top: str, bottom: str) -> dict:
+    ratios = sorted(a / b for a, b in zip(times[top], times[bottom]))
+    q = statistics.quantiles(ratios, n=4)
+    return {f"ms_per_step_{top}": round(1e3 * statistics.median(times[top]), 3),
+            f"ms_per_step_{bottom}": round(1e3 * statistics.median(times[bottom]), 3),
+            "ratio_median": round(statistics.median(ratios), 3), "ratio_iqr": [round(q[0], 3), round(q[2], 3)]}
 
 
 def versus_reference(config: dict, steps: int, rounds: int) -> list[dict]:
     out = []
     for dataset_name in ("toy", "gmm16"):
         dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
-        base = TrainConfig.from_dict(section(config, "train", dataset_name))
         cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
                                      "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
         for objective in ("dsm", "ssm"):
-            times = {"scorebench": [], "reference": []}
-            for loop in (scorebench_loop, reference_loop):  # warm-up: first-call imports and allocations
-                loop(dataset, process, cfg, objective, 5)
-            for r in range(rounds):
-                order = [("scorebench", scorebench_loop), ("reference", reference_loop)]
-                for name, loop in (order if r % 2 == 0 else order[::-1]):
-                    start = time.perf_counter()
-                    loop(dataset, process, cfg, objective, steps)
-                    times[name].append((time.perf_counter() - start) / steps)
-            ratios = sorted(a / b for a, b in zip(times["scorebench"], times["reference"]))
-            q = statistics.quantiles(ratios, n=4)
-            out.append({"dataset": dataset_name, "objective": objective, "batch_size": base.batch_size,
-                        "ms_per_step_scorebench": round(1e3 * statistics.median(times["scorebench"]), 3),
-                        "ms_per_step_reference": round(1e3 * statistics.median(times["reference"]), 3),
-                        "ratio_median": round(statistics.median(ratios), 3),
-                        "ratio_iqr": [round(q[0], 3), round(q[2], 3)], "rounds": rounds})
+            times = interleaved({
+                "scorebench": lambda n: scorebench_loop(dataset, process, cfg, objective, n),
+                "reference": lambda n: reference_loop(dataset, process, cfg, objective, n)}, steps, rounds)
+            out.append({"dataset": dataset_name, "objective": objective, "batch_size": cfg.batch_size, "rounds": rounds,
+                        **ratio_row(times, "scorebench", "reference")})
+            print(out[-1], flush=True)
+    return out
+
+
+def seed_batching(config: dict, steps: int, rounds: int) -> list[dict]:
+    out = []
+    for dataset_name in ("toy", "gmm16", "digits"):
+        dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
+        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
+                                     "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
+        for objective in ("dsm", "ssm"):
+            times = interleaved({
+                "three_seeds": lambda n: scorebench_loop(dataset, process, cfg, objective, n, seeds=3),
+                "one_seed": lambda n: scorebench_loop(dataset, process, cfg, objective, n, seeds=1)}, steps, rounds)
+            out.append({"dataset": dataset_name, "objective": objective, "net": cfg.net, "rounds": rounds,
+                        **ratio_row(times, "three_seeds", "one_seed")})
             print(out[-1], flush=True)
     return out
 
@@ -111,15 +140,16 @@ def main(steps: str = "200", rounds: str = "9") -> int:
         objective = build_objective(run.objective, objective_params(config, run.objective))
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            train(dataset, process, objective, cfg, seed=0, out_dir=tmp, run_spec=run.as_dict())
+            train(dataset, process, objective, cfg, [Member(0, Path(tmp), run.as_dict())])
             seconds = time.perf_counter() - start
         rows.append({"dataset": run.dataset, "dim": dataset.dim, "objective": run.objective,
                      "steps_per_second": round(cfg.steps / seconds, 1),
                      "samples_per_second": round(cfg.steps * cfg.batch_size / seconds)})
         print(rows[-1], flush=True)
     paired = versus_reference(config, int(steps), int(rounds))
+    batching = seed_batching(config, int(steps), int(rounds))
     record("throughput", {"steps": int(steps), "threads": 1, "schedule": "vp", "runs": rows,
-                          "versus_reference": paired, "target_ratio": 1.05})
+                          "versus_reference": paired, "target_ratio": 1.05, "seed_batching": batching})
     return 0
 
 

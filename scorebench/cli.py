@@ -25,9 +25,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _load(path):
+    """The validated config, every component's parameters checked (one line naming a bad key)."""
     from . import config as cfg
+    from .grid import check_params
 
-    return cfg.load(path)
+    config = cfg.load(path)
+    check_params(config)
+    return config
 
 
 def _sampler(config: dict, name: str | None) -> str | None:

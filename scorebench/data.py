@@ -22,24 +22,6 @@ from .rng import Generator, rand
 DATASETS: Registry = Registry("dataset")
 
 
-def describes(synthetic: bool, dim):
-    """Attach what the grid needs without loading data: is it synthetic, and its dimension
-    (an int, or a function of the config entry's parameters)."""
-
-    def attach(builder):
-        builder.synthetic, builder.dim = synthetic, dim
-        return builder
-
-    return attach
-
-
-def dataset_info(spec: dict) -> tuple[bool, int]:
-    """(synthetic, dim) of a config entry, cheaply: the grid checks validity before any loading."""
-    builder = DATASETS.get(spec["kind"])
-    dim = builder.dim(spec) if callable(builder.dim) else builder.dim
-    return builder.synthetic, dim
-
-
 @dataclass
 class Dataset:
     """Train/test tensors of shape (n, *shape) in model space; `mixture` is the truth when known."""
@@ -95,7 +77,6 @@ def _on_curve(points: np.ndarray, std: float, groups: np.ndarray) -> GaussianMix
 
 
 @DATASETS.register("gaussian_mixture")
-@describes(True, lambda spec: len(spec["means"][0]) if "means" in spec else spec.get("dim", 2))
 def gaussian_mixture(name, dim=2, n_components=4, spread=4.0, std=1.0, means=None, stds=None,
                      weights=None, n_train=10000, n_test=2000, seed=0):
     """Mixture in any d: explicit means/stds/weights, or means drawn N(0, spread²) with the seed."""
@@ -111,7 +92,6 @@ def gaussian_mixture(name, dim=2, n_components=4, spread=4.0, std=1.0, means=Non
 
 
 @DATASETS.register("ncsn_toy")
-@describes(True, 2)
 def ncsn_toy(name, n_train=10000, n_test=2000, seed=0):
     """Song & Ermon (2019) §3: ⅕ N((−5,−5), I) + ⅘ N((5,5), I), modes far apart."""
     mix = GaussianMixture([[-5.0, -5.0], [5.0, 5.0]], [1.0, 1.0], [0.2, 0.8])
@@ -119,7 +99,6 @@ def ncsn_toy(name, n_train=10000, n_test=2000, seed=0):
 
 
 @DATASETS.register("ring")
-@describes(True, 2)
 def ring(name, n_modes=8, radius=4.0, std=0.2, n_train=10000, n_test=2000, seed=0):
     """Equal-weight Gaussians evenly spaced on a circle."""
     _positive(n_modes=n_modes)
@@ -129,7 +108,6 @@ def ring(name, n_modes=8, radius=4.0, std=0.2, n_train=10000, n_test=2000, seed=
 
 
 @DATASETS.register("moons")
-@describes(True, 2)
 def moons(name, noise=0.1, scale=2.0, components_per_moon=48, n_train=10000, n_test=2000, seed=0):
     """Two interleaved half circles (as scikit-learn's make_moons) blurred by `noise`; mode = moon."""
     theta = np.linspace(0, np.pi, components_per_moon)
@@ -141,7 +119,6 @@ def moons(name, noise=0.1, scale=2.0, components_per_moon=48, n_train=10000, n_t
 
 
 @DATASETS.register("swiss_roll")
-@describes(True, 2)
 def swiss_roll(name, noise=0.5, scale=0.5, n_components=96, n_train=10000, n_test=2000, seed=0):
     """2-D swiss roll t(cos t, sin t), t uniform on [1.5π, 4.5π]; modes = its four quarters."""
     t = 1.5 * np.pi * (1 + 2 * np.linspace(0, 1, n_components))
@@ -151,7 +128,6 @@ def swiss_roll(name, noise=0.5, scale=0.5, n_components=96, n_train=10000, n_tes
 
 
 @DATASETS.register("checkerboard")
-@describes(True, 2)
 def checkerboard(name, squares=4, side=2.0, lattice=4, n_train=10000, n_test=2000, seed=0):
     """Smooth checkerboard: each black square filled by a lattice×lattice grid of Gaussians."""
     _positive(squares=squares, lattice=lattice)
@@ -182,7 +158,6 @@ def _quantised(name, train_u8, test_u8, levels: int, n_train=None) -> Dataset:
 
 
 @DATASETS.register("digits")
-@describes(False, 64)
 def digits(name, n_train=None):
     """scikit-learn's 8×8 digits (17 grey levels, ships offline); fixed split: 1497 train, 300 test."""
     from sklearn.datasets import load_digits
@@ -204,7 +179,6 @@ def digits_labels() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("mnist")
-@describes(False, 784)
 def mnist(name, root="data", n_train=None):
     """MNIST read by torchvision from `root` (no download: the machine may be offline)."""
     from torchvision.datasets import MNIST
@@ -224,7 +198,6 @@ CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 
 
 @DATASETS.register("cifar10")
-@describes(False, 3072)
 def cifar10(name, root="data", n_train=None):
     """CIFAR-10 from the python pickles under `root`/cifar-10-batches-py (torchvision's layout)."""
     folder = Path(root) / "cifar-10-batches-py"

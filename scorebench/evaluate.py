@@ -14,7 +14,7 @@ import torch
 
 from .config import dataset_params, require_positive_ints, section, settings
 from .classifier import load_digits_classifier
-from .data import dataset_info
+from .catalog import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible
@@ -27,6 +27,7 @@ from .oracle import OracleScore
 from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
 from .run import load_dataset, prepare
 from .nets import ScoreModel, stack_members
+from .progress import Progress
 from .rng import Streams
 from .samplers import build_sampler
 from .train import load_model
@@ -156,10 +157,12 @@ def _draw_batch(config, runs, sampler, results, device) -> list[dict]:
     for members in groups:
         gens = [torch.Generator(device).manual_seed(_seed(runs[k], sampler)) for k in members]
         score = _stack([loaded[k][0] for k in members])
+        progress = Progress(", ".join(runs[k].id for k in members) + f" {sampler}")
         try:
             x, stats = build_sampler(sampler, spec)(
                 score, process, (len(members) * cfg.n_samples, *dataset.shape), device=device,
-                generator=gens[0] if len(members) == 1 else Streams(generators=gens))
+                generator=gens[0] if len(members) == 1 else Streams(generators=gens),
+                callback=lambda state: progress.update(state["i"] + 1, t=float(state["t"])))
         except ConfigError as err:  # e.g. an ALD step size that is unstable for this schedule
             for k in members:
                 out[k] = {"status": "failed", "reason": str(err)}

@@ -1,19 +1,20 @@
 """Expand a validated config into runs, and decide which combinations are valid (and why not).
 
 Like benchopt's `skip` hook, `compatible` returns (ok, reason); the reasons are shown by
-`scorebench grid` and in the report. Nothing here loads data, so a large grid expands in
-milliseconds.
+`scorebench grid` and in the report. Nothing here loads data or imports torch (the components'
+facts come from `catalog`), so the workflow's parse of a large grid takes milliseconds;
+`check_params` builds every component to check its parameters, for the verbs that run work.
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 
+from . import catalog
+from .catalog import dataset_info
 from .config import dataset_params, has_grid, objective_entries, section
-from .data import DATASETS, dataset_info
 from .errors import ConfigError
-from .objectives import OBJECTIVES
-from .sde import PROCESSES
+from .metric_info import METRICS
 
 ORACLE = "oracle"
 EXACT_MAX_DIM = 32  # default for objectives.exact.max_dim: d backward passes per step beyond this is slow on CPU
@@ -50,42 +51,46 @@ def run_params(config: dict, run: RunSpec) -> dict:
 
 def objective_names() -> list[str]:
     """Valid values of `objectives:`: the objective registry plus the analytic oracle."""
-    return OBJECTIVES.keys() + [ORACLE]
+    return sorted(catalog.OBJECTIVES) + [ORACLE]
 
 
 def check_names(config: dict) -> None:
-    """Every registry name in the config exists and every entry's parameters are valid
-    (the schema checks only the shape); nothing is loaded or trained."""
-    from .evaluate import EvaluateConfig
-    from .metric_info import METRICS
-    from .objectives import build_objective
-    from .samplers import SAMPLERS, build_sampler
-    from .train import TrainConfig
-
-    for key, registry in (("datasets", DATASETS), ("schedules", PROCESSES), ("samplers", SAMPLERS)):
+    """Every registry name in the config exists (the schema checks only the shape); torch-free."""
+    for key, table, concept in (("datasets", catalog.DATASETS, "dataset"), ("schedules", catalog.SCHEDULES, "schedule"),
+                                ("samplers", catalog.SAMPLERS, "sampler")):
         for name, spec in config[key].items():
-            if spec["kind"] not in registry:
-                raise ConfigError(
-                    f"{key}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; valid: {', '.join(registry.keys())}"
-                )
+            if spec["kind"] not in table:
+                raise ConfigError(f"{key}.{name}.kind: unknown {concept} {spec['kind']!r}; valid: {', '.join(sorted(table))}")
     for name in objective_entries(config):
         if name not in objective_names():
             raise ConfigError(f"objectives: unknown objective {name!r}; valid: {', '.join(objective_names())}")
+    for metric in config.get("metrics", []):
+        if metric not in METRICS:
+            raise ConfigError(f"metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+
+
+def check_params(config: dict) -> None:
+    """Every entry's parameters are valid, by building it (objectives, samplers) or parsing its
+    section (train, evaluate); nothing is loaded or trained."""
+    from .evaluate import EvaluateConfig
+    from .objectives import build_objective
+    from .samplers import build_sampler
+    from .train import TrainConfig
+
+    check_names(config)
+    for name in objective_entries(config):
         if name != ORACLE:
             build_objective(name, objective_params(config, name))  # refuses bad parameters by name
     for name, spec in config["samplers"].items():
         build_sampler(name, spec)
-    for metric in config.get("metrics", []):
-        if metric not in METRICS:
-            raise ConfigError(f"metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     for dataset in config["datasets"]:
         TrainConfig.from_dict(section(config, "train", dataset))
         EvaluateConfig.from_dict(section(config, "evaluate", dataset))
 
 
 def check_run(config: dict, run: RunSpec) -> None:
-    """The run's names are entries of this config (and of the registries)."""
-    check_names(config)
+    """The run's names are entries of this config (and of the registries), its parameters valid."""
+    check_params(config)
     for key, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
         entries = objective_entries(config) if key == "objectives" else config[key]
         if name not in entries:
@@ -106,11 +111,8 @@ def train_compatible(config: dict, dataset: str, objective: str, schedule: str) 
 
 def sample_compatible(config: dict, run: RunSpec, sampler: str) -> tuple[bool, str]:
     """Can this sampler run on this run's schedule? (ok, reason when not)."""
-    from .samplers import SAMPLERS
-
-    sampler_cls = SAMPLERS.get(config["samplers"][sampler]["kind"])
     schedule = config["schedules"][run.schedule]["kind"]
-    if sampler_cls.requires_continuous and PROCESSES.get(schedule).discrete:
+    if catalog.needs_continuous(config["samplers"][sampler]["kind"]) and catalog.discrete(schedule):
         return False, f"{sampler} integrates an ODE over continuous t; schedule {run.schedule} ({schedule}) is discrete"
     return True, ""
 
@@ -118,7 +120,7 @@ def sample_compatible(config: dict, run: RunSpec, sampler: str) -> tuple[bool, s
 def likelihood_compatible(config: dict, run: RunSpec) -> tuple[bool, str]:
     """NLL needs the probability-flow ODE, which needs a continuous-time schedule."""
     schedule = config["schedules"][run.schedule]["kind"]
-    if PROCESSES.get(schedule).discrete:
+    if catalog.discrete(schedule):
         return False, f"NLL needs the probability-flow ODE; schedule {run.schedule} ({schedule}) is discrete"
     return True, ""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .catalog import DEFAULT_FEATURES
 from .classifier import train_digits_classifier
 from .config import dataset_params
 from .data import Dataset, build_dataset
@@ -23,7 +24,6 @@ from .fidelity import (Extractor, build_extractor, features, fidelity, load_refe
 from .io import provenance, save_torch
 from .layout import FEATURE_NET, REFERENCE, Layout
 
-DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # else raw
 SEED = 0  # of the reference rows, the feature net and the held-out draws
 
 

@@ -9,7 +9,6 @@ import copy
 import csv
 import io as _io
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from .errors import ConfigError
 from .io import provenance, save_text, save_torch
 from .nets import ScoreModel, batches_members, build_backbone, member_state, select_members, stack_members
 from .objectives import Objective
+from .progress import Progress
 from .rng import Streams, randint
 from .sde import NoiseProcess
 
@@ -71,24 +71,6 @@ def make_model(dataset: Dataset, process: NoiseProcess, net_spec: dict, data_std
 def curve_steps(steps: int, points: int) -> list[int]:
     """About `points` log-spaced steps from 1 to `steps` (both included) at which curves are recorded."""
     return sorted({int(round(s)) for s in torch.logspace(0, math.log10(steps), points, dtype=torch.float64).tolist()})
-
-
-class Progress:
-    """A line every `every` seconds: step/total, loss, training seconds and ETA. Plain lines, so a
-    workflow log or a SLURM job's output shows them (a progress bar stays silent without a TTY)."""
-
-    def __init__(self, label: str, total: int, step: int, seconds: float, every: float = 5.0, stream=sys.stderr):
-        self.label, self.total, self.every, self.stream = label, total, every, stream
-        self.first_step, self.first_seconds, self.last = step, seconds, time.perf_counter()
-
-    def update(self, step: int, loss: float, seconds: float) -> None:
-        now = time.perf_counter()
-        if now - self.last < self.every:
-            return
-        self.last = now
-        rate = (seconds - self.first_seconds) / max(step - self.first_step, 1)
-        print(f"{self.label}: step {step}/{self.total} loss {loss:.4g} {seconds:.1f} s, "
-              f"ETA {rate * (self.total - step):.0f} s", file=self.stream, flush=True)
 
 
 def write_csv(rows: list[dict], columns: tuple[str, ...], path: Path) -> None:
@@ -207,8 +189,8 @@ class _Batch:
         cfg, data = self.cfg, self.dataset.train.to(self.device)
         at = set(curve_steps(cfg.steps, cfg.curve_points)) if self.probe else set()
         label = ", ".join(r.member.run_spec.get("id", "train") for r in self.runs)
-        progress = Progress(label, cfg.steps, self.step, 0.0)
-        clock = began = time.perf_counter()
+        progress = Progress(label, cfg.steps, self.step)
+        clock = time.perf_counter()
         while self.step < cfg.steps and self.runs:
             n = len(self.runs)
             gens = Streams(generators=[r.gen for r in self.runs])
@@ -239,7 +221,7 @@ class _Batch:
             for r in self.runs:
                 r.seconds += (now - clock) / n
             clock = now
-            progress.update(self.step, sum(values) / len(values), now - began)
+            progress.update(self.step, loss=sum(values) / len(values))
             if self.step in at:
                 for k, r in enumerate(self.runs):
                     r.curve.append({"step": self.step, "train_seconds": round(r.seconds, 4), "metric": self.probe[0],

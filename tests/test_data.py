@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from scorebench.data import DATASETS, build_dataset, dataset_info
+from scorebench.catalog import dataset_info
+from scorebench.data import DATASETS, build_dataset
 from scorebench.errors import ConfigError, DataError
 
 SYNTHETIC = ["gaussian_mixture", "ncsn_toy", "ring", "moons", "swiss_roll", "checkerboard"]

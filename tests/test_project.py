@@ -13,3 +13,31 @@ def test_environment_yml_matches_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(pip) - {"-e ."} == wanted
     assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
+
+
+def test_the_catalog_states_what_the_registries_hold():
+    """The torch-free catalog (what the workflow's parse reads) names every registered dataset,
+    schedule, sampler and objective with the facts their classes carry; and the parse of the grid
+    imports no torch (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from scorebench import catalog
+    from scorebench.data import DATASETS, build_dataset
+    from scorebench.objectives import OBJECTIVES
+    from scorebench.samplers import SAMPLERS
+    from scorebench.sde import PROCESSES
+
+    assert sorted(catalog.DATASETS) == DATASETS.keys() and sorted(catalog.OBJECTIVES) == OBJECTIVES.keys()
+    assert catalog.SCHEDULES == {kind: PROCESSES.get(kind).discrete for kind in PROCESSES}
+    assert catalog.SAMPLERS == {kind: SAMPLERS.get(kind).requires_continuous for kind in SAMPLERS}
+    for kind in ("ncsn_toy", "ring", "moons", "swiss_roll", "checkerboard", "digits"):
+        data = build_dataset(kind, {"kind": kind})
+        assert catalog.dataset_info({"kind": kind}) == (data.mixture is not None, data.dim), kind
+    data = build_dataset("g", {"kind": "gaussian_mixture", "dim": 5})
+    assert catalog.dataset_info({"kind": "gaussian_mixture", "dim": 5}) == (True, data.dim) and isinstance(data.train, torch.Tensor)
+    probe = ("import sys; from scorebench import grid, layout, config, catalog; "
+             "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"

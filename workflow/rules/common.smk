@@ -1,13 +1,16 @@
 # Helpers shared by the rules: validate the config, expand the grid, resolve paths and resources.
+# The parse imports no torch (a dry run of a large grid takes seconds): the schema, the registries'
+# names (scorebench.catalog) and the grid here; every component's parameters are checked by building
+# it when a run starts (onstart, before any job) and again in each job.
 import sys
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
 from scorebench import config as sb_config
+from scorebench.catalog import feature_kind
 from scorebench.errors import ScorebenchError
 from scorebench.grid import run_params, runs
-from scorebench.evaluate import EvaluateConfig
 from scorebench.layout import (
     AGGREGATE,
     CURVES,
@@ -28,13 +31,24 @@ from scorebench.layout import (
     Layout,
     figure_files,
 )
-from scorebench.reference import needs_feature_net
 
 try:
     CONFIG = sb_config.validate(dict(config))
     RUNS, SKIPPED = runs(CONFIG)
 except ScorebenchError as err:
     sys.exit(f"scorebench: error: {err}")
+
+
+def check_parameters():
+    """Build every component of the config once before the first job (torch is imported here, not
+    in the parse): a bad parameter stops the run in one line naming its key."""
+    from scorebench.grid import check_params
+
+    try:
+        check_params(CONFIG)
+    except ScorebenchError as err:
+        sys.exit(f"scorebench: error: {err}")
+
 
 LAYOUT = Layout(RESULTS, CONFIG["name"])
 # cores of the scaling job under a cluster executor unless resources.scaling.cpus says otherwise
@@ -110,8 +124,7 @@ def reference_input(wildcards):
 
 def feature_net_input(wildcards):
     """The trained feature network a dataset's FID/KID features come from, if any (digits)."""
-    evaluate = EvaluateConfig.from_dict(evaluate_params(wildcards))
-    if not needs_feature_net(CONFIG, wildcards.dataset, evaluate):
+    if feature_kind(CONFIG, wildcards.dataset) != "digits_classifier":
         return []
     return [LAYOUT.pattern(FEATURE_NET, dataset=wildcards.dataset)]
 

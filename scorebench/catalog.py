@@ -1,0 +1,71 @@
+"""What the grid and the workflow's parse must know about each registered component, without
+importing torch: the registries' kinds and the facts that decide which combinations are valid.
+
+The Snakefile's parse (and `scorebench grid`'s expansion) reads only this module, so a dry run of a
+large benchmark never loads torch. `tests/test_project.py` keeps it equal to the registries: a new
+dataset, schedule, sampler or objective fails that test until its line is added here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import section
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    synthetic: bool  # a known density: the oracle, Fisher divergence and NLL gap apply
+    dim: int | Callable[[dict], int]  # data dimension, or a function of the config entry
+
+
+def _mixture_dim(spec: dict) -> int:
+    return len(spec["means"][0]) if "means" in spec else spec.get("dim", 2)
+
+
+DATASETS = {
+    "gaussian_mixture": DatasetFacts(True, _mixture_dim),
+    "ncsn_toy": DatasetFacts(True, 2),
+    "ring": DatasetFacts(True, 2),
+    "moons": DatasetFacts(True, 2),
+    "swiss_roll": DatasetFacts(True, 2),
+    "checkerboard": DatasetFacts(True, 2),
+    "digits": DatasetFacts(False, 64),
+    "mnist": DatasetFacts(False, 784),
+    "cifar10": DatasetFacts(False, 3072),
+}
+SCHEDULES = {"ve": False, "ncsn": True, "vp": False, "subvp": False}  # kind -> discrete (trains on levels only)
+SAMPLERS = {"langevin": False, "ald": False, "em": False, "pc": False, "ode": True, "heun": True}  # -> needs continuous t
+OBJECTIVES = ("dsm", "exact", "ssm", "ssm_vr")
+DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # FID/KID; else raw
+
+
+def _kind(table: dict, concept: str, kind: str):
+    if kind not in table:
+        raise ConfigError(f"unknown {concept} {kind!r}; valid: {', '.join(sorted(table))}")
+    return table[kind]
+
+
+def dataset_info(spec: dict) -> tuple[bool, int]:
+    """(synthetic, dim) of a dataset entry, without loading it."""
+    facts = _kind(DATASETS, "dataset", spec["kind"])
+    return facts.synthetic, facts.dim(spec) if callable(facts.dim) else facts.dim
+
+
+def discrete(schedule_kind: str) -> bool:
+    """Whether a schedule trains and samples at its levels only (NCSN), not at every t."""
+    return _kind(SCHEDULES, "schedule", schedule_kind)
+
+
+def needs_continuous(sampler_kind: str) -> bool:
+    """Whether a sampler integrates over continuous t (the ODE samplers)."""
+    return _kind(SAMPLERS, "sampler", sampler_kind)
+
+
+def feature_kind(config: dict, dataset: str) -> str:
+    """The FID/KID feature space of a dataset (`evaluate.features: auto` picks by dataset kind)."""
+    spec = section(config, "evaluate", dataset).get("features", "auto")
+    if spec == "auto":
+        return DEFAULT_FEATURES.get(config["datasets"][dataset]["kind"], "raw")
+    return spec if isinstance(spec, str) else spec.get("kind")
