@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import section
-from .errors import ConfigError
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,14 @@ def _mixture_dim(spec: dict) -> int:
     return len(spec["means"][0]) if "means" in spec else spec.get("dim", 2)
 
 
-DATASETS = {
+def _registry(concept: str, entries: dict) -> Registry:
+    registry = Registry(concept)
+    for kind, facts in entries.items():
+        registry.register(kind)(facts)
+    return registry
+
+
+DATASETS = _registry("dataset", {
     "gaussian_mixture": DatasetFacts(True, _mixture_dim),
     "ncsn_toy": DatasetFacts(True, 2),
     "ring": DatasetFacts(True, 2),
@@ -34,33 +41,29 @@ DATASETS = {
     "digits": DatasetFacts(False, 64),
     "mnist": DatasetFacts(False, 784),
     "cifar10": DatasetFacts(False, 3072),
-}
-SCHEDULES = {"ve": False, "ncsn": True, "vp": False, "subvp": False}  # kind -> discrete (trains on levels only)
-SAMPLERS = {"langevin": False, "ald": False, "em": False, "pc": False, "ode": True, "heun": True}  # -> needs continuous t
+})
+# kind -> discrete (trains and samples at its levels only)
+SCHEDULES = _registry("schedule", {"ve": False, "ncsn": True, "vp": False, "subvp": False})
+# kind -> needs continuous t (integrates an ODE)
+SAMPLERS = _registry("sampler", {"langevin": False, "ald": False, "em": False, "pc": False, "ode": True, "heun": True})
 OBJECTIVES = ("dsm", "exact", "ssm", "ssm_vr")
 DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # FID/KID; else raw
 
 
-def _kind(table: dict, concept: str, kind: str):
-    if kind not in table:
-        raise ConfigError(f"unknown {concept} {kind!r}; valid: {', '.join(sorted(table))}")
-    return table[kind]
-
-
 def dataset_info(spec: dict) -> tuple[bool, int]:
     """(synthetic, dim) of a dataset entry, without loading it."""
-    facts = _kind(DATASETS, "dataset", spec["kind"])
+    facts = DATASETS.get(spec["kind"])
     return facts.synthetic, facts.dim(spec) if callable(facts.dim) else facts.dim
 
 
 def discrete(schedule_kind: str) -> bool:
     """Whether a schedule trains and samples at its levels only (NCSN), not at every t."""
-    return _kind(SCHEDULES, "schedule", schedule_kind)
+    return SCHEDULES.get(schedule_kind)
 
 
 def needs_continuous(sampler_kind: str) -> bool:
     """Whether a sampler integrates over continuous t (the ODE samplers)."""
-    return _kind(SAMPLERS, "sampler", sampler_kind)
+    return SAMPLERS.get(sampler_kind)
 
 
 def feature_kind(config: dict, dataset: str) -> str:

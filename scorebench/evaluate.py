@@ -17,7 +17,7 @@ from .classifier import load_digits_classifier
 from .catalog import dataset_info
 from .errors import ConfigError, ScorebenchError
 from .fidelity import FEATURES
-from .grid import RunSpec, likelihood_compatible, sample_compatible
+from .grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
 from .io import provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
@@ -25,10 +25,10 @@ from .metric_info import METRIC_INFO, METRICS
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
 from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
-from .run import load_dataset, prepare
 from .nets import ScoreModel, stack_members
 from .progress import Progress
 from .rng import Streams
+from .run import load_dataset, prepare
 from .samplers import build_sampler
 from .train import load_model
 
@@ -126,14 +126,9 @@ def sample_runs(config: dict, runs: list[RunSpec], sampler: str, results: str | 
     failed training and diverging samplers are saved as records too; a batch that diverges is
     drawn again run by run, so one run's divergence is its own row.
     """
-    groups: dict[tuple, list[RunSpec]] = {}
-    for run in runs:
-        groups.setdefault((run.dataset, run.objective, run.schedule), []).append(run)
     layout, records = Layout(results, config["name"]), {}
-    for group in groups.values():
-        dev = device or EvaluateConfig.from_dict(section(config, "evaluate", group[0].dataset)).device
-        drawn = _draw_batch(config, group, sampler, results, dev)
-        for run, rec in zip(group, drawn):
+    for group in seed_batches(runs):
+        for run, rec in zip(group, _draw_batch(config, group, sampler, results, device)):
             head = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler],
                     "provenance": provenance()}
             save_torch(head | rec, layout.path(SAMPLE, sampler=sampler, **run.fields()))
@@ -143,23 +138,24 @@ def sample_runs(config: dict, runs: list[RunSpec], sampler: str, results: str | 
 
 def _draw_batch(config, runs, sampler, results, device) -> list[dict]:
     """The draw records of the seeds `runs` of one (dataset, objective, schedule)."""
+    cfg = EvaluateConfig.from_dict(section(config, "evaluate", runs[0].dataset))
+    device = device or cfg.device
     loaded = [_load_for_sampling(config, run, sampler, results, device) for run in runs]
     ready = [k for k, item in enumerate(loaded) if not isinstance(item, dict)]
     out = [item if isinstance(item, dict) else None for item in loaded]
     if not ready:
         return out
-    cfg = EvaluateConfig.from_dict(section(config, "evaluate", runs[0].dataset))
-    spec = config["samplers"][sampler]
+    draw = build_sampler(sampler, config["samplers"][sampler])
     scores = [loaded[k][0] for k in ready]
     dataset, process = loaded[ready[0]][1], loaded[ready[0]][2]
-    batched = len(ready) > 1 and build_sampler(sampler, spec).batches_runs and _stackable(scores)
+    batched = len(ready) > 1 and draw.batches_runs and _stackable(scores)
     groups = [ready] if batched else [[k] for k in ready]
     for members in groups:
         gens = [torch.Generator(device).manual_seed(_seed(runs[k], sampler)) for k in members]
         score = _stack([loaded[k][0] for k in members])
         progress = Progress(", ".join(runs[k].id for k in members) + f" {sampler}")
         try:
-            x, stats = build_sampler(sampler, spec)(
+            x, stats = draw(
                 score, process, (len(members) * cfg.n_samples, *dataset.shape), device=device,
                 generator=gens[0] if len(members) == 1 else Streams(generators=gens),
                 callback=lambda state: progress.update(state["i"] + 1, t=float(state["t"])))
@@ -168,8 +164,8 @@ def _draw_batch(config, runs, sampler, results, device) -> list[dict]:
                 out[k] = {"status": "failed", "reason": str(err)}
             continue
         if stats["status"] != "ok" and len(members) > 1:  # which run diverged: draw them one by one
-            for k, rec in zip(members, (_draw_batch(config, [runs[k]], sampler, results, device)[0] for k in members)):
-                out[k] = rec
+            for k in members:
+                out[k] = _draw_batch(config, [runs[k]], sampler, results, device)[0]
             continue
         reason = f"non-finite state at step {stats['diverged_step']}" if stats["status"] != "ok" else ""
         stats = stats | {"seconds": stats["seconds"] / len(members), "batched_with": len(members)}

@@ -56,11 +56,12 @@ def objective_names() -> list[str]:
 
 def check_names(config: dict) -> None:
     """Every registry name in the config exists (the schema checks only the shape); torch-free."""
-    for key, table, concept in (("datasets", catalog.DATASETS, "dataset"), ("schedules", catalog.SCHEDULES, "schedule"),
-                                ("samplers", catalog.SAMPLERS, "sampler")):
+    for key, registry in (("datasets", catalog.DATASETS), ("schedules", catalog.SCHEDULES), ("samplers", catalog.SAMPLERS)):
         for name, spec in config[key].items():
-            if spec["kind"] not in table:
-                raise ConfigError(f"{key}.{name}.kind: unknown {concept} {spec['kind']!r}; valid: {', '.join(sorted(table))}")
+            if spec["kind"] not in registry:
+                raise ConfigError(
+                    f"{key}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; valid: {', '.join(registry.keys())}"
+                )
     for name in objective_entries(config):
         if name not in objective_names():
             raise ConfigError(f"objectives: unknown objective {name!r}; valid: {', '.join(objective_names())}")
@@ -123,6 +124,15 @@ def likelihood_compatible(config: dict, run: RunSpec) -> tuple[bool, str]:
     if catalog.discrete(schedule):
         return False, f"NLL needs the probability-flow ODE; schedule {run.schedule} ({schedule}) is discrete"
     return True, ""
+
+
+def seed_batches(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """`runs` grouped by (dataset, objective, schedule), in first-seen order: the seeds that train
+    and sample as one batch."""
+    batches: dict[tuple[str, str, str], list[RunSpec]] = {}
+    for run in runs:
+        batches.setdefault((run.dataset, run.objective, run.schedule), []).append(run)
+    return list(batches.values())
 
 
 def objective_params(config: dict, objective: str) -> dict:

@@ -69,8 +69,8 @@ class MLP(nn.Module):
 
     def forward(self, x, c_noise):
         silu = torch.nn.functional.silu
-        e = silu(self.embed_proj(self.embed(c_noise).reshape(self.members, -1, self.embed_proj.weight.shape[1])))
-        h = self.inp(x.reshape(self.members, -1, self.inp.weight.shape[1]))
+        e = silu(self.embed_proj(self.embed(c_noise).unflatten(0, (self.members, -1))))
+        h = self.inp(x.reshape(x.shape[0], -1).unflatten(0, (self.members, -1)))
         for layer, cond in zip(self.hidden, self.cond):
             h = h + layer(silu(h + cond(e)))
         return self.out(silu(h)).reshape(x.shape)
@@ -164,8 +164,7 @@ class ScoreModel(nn.Module):
 def build_backbone(spec: dict, shape: tuple[int, ...], members: int = 1) -> nn.Module:
     """Backbone from `{kind: mlp|unet, ...}`; default: MLP for vectors, U-Net for images. `members`
     > 1 builds an ensemble of independent networks (backbones whose `batches_members` is true)."""
-    spec = dict(spec or {})
-    spec.setdefault("kind", "unet" if len(shape) == 3 else "mlp")
+    spec = {"kind": _default_kind(shape), **(spec or {})}
     batched = NETS.get(spec["kind"]).batches_members
     if members > 1 and not batched:
         raise ValueError(f"network {spec['kind']!r} holds one member, not {members}")
@@ -174,7 +173,11 @@ def build_backbone(spec: dict, shape: tuple[int, ...], members: int = 1) -> nn.M
 
 def batches_members(spec: dict, shape: tuple[int, ...]) -> bool:
     """Whether the backbone `spec` builds can hold several seeds' networks in one (`members`)."""
-    return NETS.get((spec or {}).get("kind", "unet" if len(shape) == 3 else "mlp")).batches_members
+    return NETS.get((spec or {}).get("kind", _default_kind(shape))).batches_members
+
+
+def _default_kind(shape: tuple[int, ...]) -> str:
+    return "unet" if len(shape) == 3 else "mlp"
 
 
 def stack_members(models: list[ScoreModel]) -> ScoreModel:

@@ -19,7 +19,7 @@ import torch
 from .config import dataset_params, section
 from .data import Dataset, build_dataset
 from .errors import ConfigError, ScorebenchError
-from .grid import ORACLE, RunSpec, check_run, objective_params, run_params, train_compatible
+from .grid import ORACLE, RunSpec, check_run, objective_params, run_params, seed_batches, train_compatible
 from .io import provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from .objectives import build_objective
@@ -74,14 +74,14 @@ def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
     """Train every run of `runs` that is not `finished`: the seeds of a (dataset, objective, schedule)
     as one batch (`train.train`), batches one after the other in this process; a line per run
     started and finished goes to `log`. Returns the records of the runs trained."""
-    batches: dict[tuple, list[RunSpec]] = {}
+    todo = []
     for k, run in enumerate(runs, 1):
         if finished(config, run, results):
             print(f"[{k}/{len(runs)}] {run.id}: up to date", file=log, flush=True)
         else:
-            batches.setdefault((run.dataset, run.objective, run.schedule), []).append(run)
+            todo.append(run)
     records, number = [], {run.id: k for k, run in enumerate(runs, 1)}
-    for batch in batches.values():
+    for batch in seed_batches(todo):
         for run in batch:
             print(f"[{number[run.id]}/{len(runs)}] {run.id}: training (batched with {len(batch) - 1} more)"
                   if len(batch) > 1 else f"[{number[run.id]}/{len(runs)}] {run.id}: training", file=log, flush=True)
@@ -124,7 +124,7 @@ def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS
         ok, reason = train_compatible(config, run.dataset, run.objective, run.schedule)
         if not ok:
             raise ConfigError(f"{run.id}: {reason}")
-    if len({(r.dataset, r.objective, r.schedule) for r in runs}) != 1:
+    if len(seed_batches(runs)) != 1:
         raise ValueError("a training batch holds the seeds of one dataset, objective and schedule")
     layout = Layout(results, config["name"])
     outs = [layout.path(RUN, **run.fields()) for run in runs]

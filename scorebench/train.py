@@ -122,7 +122,7 @@ def clip_members(params: list[torch.nn.Parameter], max_norm: float, members: int
     grads = [p.grad for p in params]
     norms = torch.stack([g.reshape(members, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
     coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    torch._foreach_mul_(grads, [coef.view(-1, *[1] * (g.ndim - 1)) if members > 1 else coef for g in grads])
+    torch._foreach_mul_(grads, [coef.view(-1, *[1] * (g.ndim - 1)) for g in grads])
 
 
 def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: TrainConfig,
@@ -141,7 +141,7 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
     among the members training in it (the amortised cost of one run).
     """
     device = torch.device(cfg.device)
-    states = [_checkpoint(m, device) for m in members]
+    states = [_load_checkpoint(m, device) for m in members]
     batches: dict = {}
     for k, state in enumerate(states):  # members batch when they resume from the same step
         key = (state["step"] if state else 0) if batches_members(cfg.net, dataset.shape) else k
@@ -153,7 +153,7 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
     return [records[k] for k in range(len(members))]
 
 
-def _checkpoint(member: Member, device: torch.device) -> dict | None:
+def _load_checkpoint(member: Member, device: torch.device) -> dict | None:
     path = Path(member.out_dir) / "checkpoint.pt"
     return torch.load(path, map_location=device, weights_only=False) if path.exists() else None
 

@@ -30,9 +30,9 @@ def test_the_catalog_states_what_the_registries_hold():
     from scorebench.samplers import SAMPLERS
     from scorebench.sde import PROCESSES
 
-    assert sorted(catalog.DATASETS) == DATASETS.keys() and sorted(catalog.OBJECTIVES) == OBJECTIVES.keys()
-    assert catalog.SCHEDULES == {kind: PROCESSES.get(kind).discrete for kind in PROCESSES}
-    assert catalog.SAMPLERS == {kind: SAMPLERS.get(kind).requires_continuous for kind in SAMPLERS}
+    assert catalog.DATASETS.keys() == DATASETS.keys() and sorted(catalog.OBJECTIVES) == OBJECTIVES.keys()
+    assert {k: catalog.SCHEDULES.get(k) for k in catalog.SCHEDULES} == {k: PROCESSES.get(k).discrete for k in PROCESSES}
+    assert {k: catalog.SAMPLERS.get(k) for k in catalog.SAMPLERS} == {k: SAMPLERS.get(k).requires_continuous for k in SAMPLERS}
     for kind in ("ncsn_toy", "ring", "moons", "swiss_roll", "checkerboard", "digits"):
         data = build_dataset(kind, {"kind": kind})
         assert catalog.dataset_info({"kind": kind}) == (data.mixture is not None, data.dim), kind
