@@ -120,14 +120,14 @@ def sample_runs(config: dict, runs: list[RunSpec], sampler: str, results: str | 
     """Draw `evaluate.n_samples` samples of every run with `sampler` (on `device`, default
     `evaluate.device`) and save each run's samples with their stats; return the records.
 
-    The seeds of an (objective, schedule) are drawn as one batch where the sampler and network allow
-    it (`batches_runs`, `stack_members`), each run's rows from its own generator, so its samples are
+    With `batch_seeds`, the seeds of an (objective, schedule) are drawn as one batch where the
+    sampler and network allow it (`batches_runs`, `stack_members`), each run's rows from its own generator, so its samples are
     the ones it gets alone; `seconds` is the batch's shared equally. Skips (incompatible pair),
     failed training and diverging samplers are saved as records too; a batch that diverges is
     drawn again run by run, so one run's divergence is its own row.
     """
     layout, records = Layout(results, config["name"]), {}
-    for group in seed_batches(runs):
+    for group in seed_batches(runs) if config["batch_seeds"] else [[run] for run in runs]:
         for run, rec in zip(group, _draw_batch(config, group, sampler, results, device)):
             head = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler],
                     "provenance": provenance()}

@@ -1,8 +1,8 @@
 """Build the pieces of a run from a config and train runs into the results layout.
 
 `train_runs` trains a group of runs (all seeds and schedules of a dataset and objective, as one
-workflow job does) in one process: the interpreter, torch and the dataset are loaded once, and the
-seeds of a schedule train as one batched ensemble (`train.train`). Each run
+workflow job does) in one process: the interpreter, torch and the dataset are loaded once, and with
+`batch_seeds` the seeds of a schedule train as one batched ensemble (`train.train`). Each run
 keeps its own directory, checkpoint, record and status; a run whose record is `ok` or `diverged`
 with the same parameters is not trained again, so rerunning a group retrains only what changed.
 """
@@ -71,9 +71,9 @@ def finished(config: dict, run: RunSpec, results: str | Path = RESULTS) -> bool:
 
 def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
                log=sys.stdout) -> list[dict]:
-    """Train every run of `runs` that is not `finished`: the seeds of a (dataset, objective, schedule)
-    as one batch (`train.train`), batches one after the other in this process; a line per run
-    started and finished goes to `log`. Returns the records of the runs trained."""
+    """Train every run of `runs` that is not `finished`, one after the other in this process (with
+    `batch_seeds`, the seeds of a (dataset, objective, schedule) as one batch, `train.train`); a line
+    per run started and finished goes to `log`. Returns the records of the runs trained."""
     todo = []
     for k, run in enumerate(runs, 1):
         if finished(config, run, results):
@@ -81,7 +81,7 @@ def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
         else:
             todo.append(run)
     records, number = [], {run.id: k for k, run in enumerate(runs, 1)}
-    for batch in seed_batches(todo):
+    for batch in seed_batches(todo) if config["batch_seeds"] else [[run] for run in todo]:
         for run in batch:
             print(f"[{number[run.id]}/{len(runs)}] {run.id}: training (batched with {len(batch) - 1} more)"
                   if len(batch) > 1 else f"[{number[run.id]}/{len(runs)}] {run.id}: training", file=log, flush=True)

@@ -134,7 +134,7 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
     from scorebench.run import train_batch
 
     config = cfgmod.validate({
-        "name": "b", "seeds": [0, 1], "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
+        "name": "b", "seeds": [0, 1], "batch_seeds": True, "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
         "schedules": {"vp": {"kind": "vp"}},
         "samplers": {"em": {"kind": "em", "steps": 50}, "ald": {"kind": "ald", "steps_per_level": 5, "levels": 10},
                      "heun": {"kind": "heun", "steps": 20}},
@@ -146,3 +146,6 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
     assert [r["stats"]["batched_with"] for r in both] == [2, 2] and alone[0]["stats"]["batched_with"] == 1
     assert (both[1]["samples"] - alone[0]["samples"]).abs().max() < 1e-3
     assert (both[0]["samples"] - both[1]["samples"]).abs().max() > 0.1  # the seeds differ
+    unbatched = sample_runs({**config, "batch_seeds": False}, runs, sampler, tmp_path)  # the default
+    assert [r["stats"]["batched_with"] for r in unbatched] == [1, 1]
+    assert torch.equal(unbatched[1]["samples"], alone[0]["samples"])

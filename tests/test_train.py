@@ -79,7 +79,7 @@ def test_same_seed_same_losses(tmp_path):
 def test_killed_group_resumes_every_run_to_the_same_weights(tmp_path, write_config):
     """A group job (three seeds trained as one batch) killed after a checkpoint resumes every run from
     its own checkpoint and ends bit-identical to a group that never stopped (CPU)."""
-    config = {**toy_config(steps=1500, batch_size=64, checkpoint_every=100), "seeds": [0, 1, 2]}
+    config = {**toy_config(steps=1500, batch_size=64, checkpoint_every=100), "seeds": [0, 1, 2], "batch_seeds": True}
     path = write_config(config)
     args = [sys.executable, "-m", "scorebench.cli", "train", path, "--dataset", "toy", "--objective", "dsm",
             "--schedule", "ve"]
