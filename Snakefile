@@ -1,15 +1,16 @@
 # scorebench: train, sample, evaluate and report a benchmark grid.
 #   snakemake --cores all                                          # the embedded default
 #   snakemake --cores all --configfile config/benchmarks/<x>.yaml  # any other benchmark
-# A --configfile replaces the default instead of being merged into it.
+# A --configfile replaces the default instead of being merged into it; --config key=value alone
+# applies on top of the default.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-if not config:
+if not workflow.overwrite_configfiles:
 
-    configfile: "config/default.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -23,6 +24,7 @@ include: "workflow/rules/report.smk"
 
 onstart:
     check_parameters()
+    write_resolved_config()
 
 
 # every output of the report, so that a figure added to the report (or a missing table) reruns it

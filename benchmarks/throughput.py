@@ -1,7 +1,8 @@
 """Benchmark: training throughput per objective, and scorebench's step against a plain reference loop.
 
-Run on demand: `.venv/bin/python benchmarks/throughput.py [steps] [rounds]`; one thread, the default
-config's datasets on VP, writes benchmarks/results/throughput.json:
+Run on demand: `.venv/bin/python benchmarks/throughput.py [steps] [rounds] [device]`; one thread, the
+default config's datasets on VP, writes benchmarks/results/throughput.json (on `cuda`: only the
+seed-batching section, to throughput_cuda.json):
 
 - `runs`: steps and samples per second of `scorebench.train.train` for every (dataset, objective).
 - `versus_reference`: DSM and SSM training steps of `train` against a hand-written loop doing the
@@ -99,7 +100,7 @@ def ratio_row(times: dict, top: str, bottom: str) -> dict:
 
 def versus_reference(config: dict, steps: int, rounds: int) -> list[dict]:
     out = []
-    for dataset_name in ("toy", "gmm16"):
+    for dataset_name in ("toy", "gmm8"):
         dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
         cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
                                      "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
@@ -113,11 +114,11 @@ def versus_reference(config: dict, steps: int, rounds: int) -> list[dict]:
     return out
 
 
-def seed_batching(config: dict, steps: int, rounds: int) -> list[dict]:
+def seed_batching(config: dict, steps: int, rounds: int, device: str = "cpu") -> list[dict]:
     out = []
-    for dataset_name in ("toy", "gmm16", "digits"):
+    for dataset_name in ("toy", "gmm8", "digits"):
         dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
-        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
+        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps, "device": device,
                                      "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
         for objective in ("dsm", "ssm"):
             times = interleaved({
@@ -129,9 +130,14 @@ def seed_batching(config: dict, steps: int, rounds: int) -> list[dict]:
     return out
 
 
-def main(steps: str = "200", rounds: str = "9") -> int:
-    torch.set_num_threads(1)  # one job's share on the workflow's one-thread train rule
+def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
     config = load(CONFIG)
+    if device != "cpu":  # on a GPU: only whether seed batching pays there (throughput_<device>.json)
+        batching = seed_batching(config, int(steps), int(rounds), device)
+        record(f"throughput_{device.split(':')[0]}", {"steps": int(steps), "schedule": "vp", "seed_batching": batching},
+               device=device)
+        return 0
+    torch.set_num_threads(1)  # one job's share on the workflow's one-thread train rule
     rows = []
     for run in sorted({RunSpec(r.dataset, r.objective, "vp", 0) for r in runs(config)[0] if r.objective != "oracle"},
                       key=lambda r: (r.dataset, r.objective)):

@@ -1,6 +1,8 @@
 """Numbers over seeds: 95 % bootstrap intervals, paired comparisons against DSM, time to a target.
 
-Seeds are the unit of replication: a grid cell's n is its number of seeds that finished. Intervals
+Seeds are the unit of replication: a grid cell's n is its number of seeds that finished, except
+for wall-clocks of seeds timed as one batch (`batch_seeds`), which are one measurement and count
+once (`independent`); the step-cost and timing comparisons then replicate over cells. Intervals
 are scipy's percentile bootstrap of the mean (BCa's jackknife would rest on three points at the
 default n = 3); at such n they show what these seeds say, not a population claim, so the report
 calls two cells different only when their intervals are disjoint. Runs of different objectives
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .metric_info import METRIC_INFO
+from .metric_info import METRIC_INFO, shared_timing
 
 CONFIDENCE = 0.95
 RESAMPLES = 9999
@@ -42,13 +44,23 @@ def interval(values) -> tuple[float, float, float]:
     return mean, float(ci.low), float(ci.high)
 
 
+def independent(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with each shared timing kept once: the seeds of a batch carry one wall-clock between them."""
+    shared = np.array([shared_timing(m, d) for m, d in zip(rows.metric, rows.detail)], dtype=bool)
+    if not shared.any():
+        return rows
+    keys = [c for c in ("dataset", "objective", "schedule", "sampler", "metric", "value") if c in rows]
+    return pd.concat([rows[~shared], rows[shared].drop_duplicates(subset=keys)]).sort_index()
+
+
 def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per grid cell and metric: the mean over the seeds whose row is `ok`, its interval and n.
+    """One row per grid cell and metric: the mean over the seeds whose row is `ok`, its interval and n
+    (a batch's shared timing counts once).
 
     A cell with no `ok` seed keeps the status its rows share (skipped, diverged, failed) and no value."""
     out = []
     for key, part in summary.groupby([*CELL, "metric"], sort=False):
-        ok = part[(part.status == "ok") & np.isfinite(part.value.astype(float))]
+        ok = independent(part[(part.status == "ok") & np.isfinite(part.value.astype(float))])
         if len(ok):
             estimate, low, high = interval(ok.value)
             status = "ok"
@@ -70,12 +82,23 @@ def _prob_improvement(x: np.ndarray, y: np.ndarray, lower_is_better: bool) -> fl
     return float(u) / (len(x) * len(y))
 
 
+def _units(per_cell: pd.Series, part: pd.DataFrame, timing: bool) -> pd.Series:
+    """The replicates of a paired comparison: per seed the mean over cells; for a timing that seed
+    batches share, one value per (cell, distinct timing pair)."""
+    if not (timing and len(independent(part)) < len(part)):
+        return per_cell.groupby(level="seed").mean()
+    flat = per_cell.rename("value").reset_index()
+    return flat.drop_duplicates(subset=["schedule", "sampler", "value"]).value
+
+
 def paired(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Every objective against `reference` per dataset and metric, paired by (schedule, sampler, seed).
 
     Per seed, the mean over the cells both have of log(x / ref) (a metric spanning decades: the
     result is a geometric-mean ratio) or of x − ref; then the mean over seeds with its interval. The
-    probability of improvement is averaged over cells (rliable's per-task average)."""
+    probability of improvement is averaged over cells (rliable's per-task average). A wall-clock
+    shared by a seed batch is one measurement: such a metric replicates over cells instead (`_units`),
+    and its `n_seeds` counts independent timings."""
     ok = summary[(summary.status == "ok") & ~summary.objective.isin(["data"])]
     out = []
     for (dataset, metric), part in ok.groupby(["dataset", "metric"], sort=False):
@@ -92,7 +115,7 @@ def paired(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
                 per_cell = both.x - both.ref
             if per_cell.empty:
                 continue
-            per_seed = per_cell.groupby(level="seed").mean()
+            per_seed = _units(per_cell, part, info.timing)
             estimate, low, high = interval(per_seed)
             if info.log_scale:
                 estimate, low, high = (math.exp(v) if math.isfinite(v) else v for v in (estimate, low, high))

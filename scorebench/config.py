@@ -21,6 +21,14 @@ def schema() -> dict:
     return yaml.safe_load(resources.files("scorebench").joinpath("schemas", SCHEMA_FILE).read_text())
 
 
+PATTERN_RULES = {  # the schema's patterns, in words
+    "^[A-Za-z0-9][A-Za-z0-9_]*(?![\\s\\S])": "a name is letters, digits and _, starting with a letter or digit",
+    "^[A-Za-z0-9][A-Za-z0-9_.-]*(?![\\s\\S])": "the benchmark name is letters, digits, _, . and -, starting with a letter or digit (it becomes results/<name>/)",
+    "^[A-Za-z0-9_.-]+(?![\\s\\S])": "one word of letters, digits, _, . and - (it goes onto an sbatch line)",
+    "^(cpu|cuda(:[0-9]+)?)(?![\\s\\S])": "a device is cpu, cuda or cuda:<index>",
+}
+
+
 def _where(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
@@ -38,6 +46,8 @@ def validate(config: dict) -> dict:
             unknown = sorted(set(err.instance) - set(known))
             where = ".".join(str(p) for p in [*err.absolute_path, unknown[0]])
             raise ConfigError(f"{where}: unknown key; allowed: {', '.join(sorted(known))}")
+        if err.validator == "pattern":  # the regex says little: name what is allowed instead
+            raise ConfigError(f"{_where(err)}: {err.instance!r} is not allowed; {PATTERN_RULES[err.validator_value]}")
         raise ConfigError(f"{_where(err)}: {err.message}")
     grid = [key for key in GRID if config.get(key)]
     if grid and len(grid) < len(GRID):
@@ -56,16 +66,31 @@ def has_grid(config: dict) -> bool:
     return bool(config["datasets"])
 
 
-def load(path: str | Path) -> dict:
-    """Read and validate a YAML benchmark config."""
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if twice is not None:
+            raise yaml.constructor.ConstructorError(None, None, f"key {twice!r} given twice", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read(path: str | Path) -> dict:
+    """The YAML mapping in `path` (keys given twice refused), not yet validated."""
     path = Path(path)
     try:
-        config = yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_StrictLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    return validate(config)
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
+
+
+def load(path: str | Path) -> dict:
+    """Read and validate a YAML benchmark config."""
+    return validate(read(path))
 
 
 def objective_entries(config: dict) -> dict[str, dict]:

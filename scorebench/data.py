@@ -197,6 +197,19 @@ def mnist(name, root="data", n_train=None):
 CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Reads CIFAR-10's python batches (dicts of bytes, lists and numpy arrays) and refuses every
+    other global, so a planted pickle under the data root cannot run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}: not an array pickle")
+        return super().find_class(module, name)
+
+
 @DATASETS.register("cifar10")
 def cifar10(name, root="data", n_train=None):
     """CIFAR-10 from the python pickles under `root`/cifar-10-batches-py (torchvision's layout)."""
@@ -206,7 +219,7 @@ def cifar10(name, root="data", n_train=None):
         path = folder / batch
         try:
             with open(path, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
+                entry = _ArrayUnpickler(f, encoding="latin1").load()
             return np.asarray(entry["data"], dtype=np.int64).reshape(-1, 3, 32, 32)
         except FileNotFoundError:
             raise DataError(

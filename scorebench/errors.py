@@ -13,9 +13,6 @@ class DataError(ScorebenchError):
     """A dataset or weights file is missing or unreadable."""
 
 
-class DivergedError(ScorebenchError):
-    """A run produced a non-finite value; carries the step at which it happened."""
+class ArtefactError(ScorebenchError):
+    """A file under results/ is missing, damaged, or not one scorebench wrote."""
 
-    def __init__(self, message: str, step: int):
-        super().__init__(message)
-        self.step = step

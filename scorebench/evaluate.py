@@ -15,13 +15,13 @@ import torch
 from .config import dataset_params, require_positive_ints, section, settings
 from .classifier import load_digits_classifier
 from .catalog import dataset_info
-from .errors import ConfigError, ScorebenchError
+from .errors import ArtefactError, ConfigError, ScorebenchError
 from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
-from .io import provenance, save_json, save_torch
+from .io import load_torch, provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
-from .metric_info import METRIC_INFO, METRICS
+from .metric_info import METRIC_INFO, METRICS, timing_detail
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
 from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
@@ -82,7 +82,7 @@ def load_score(config: dict, run: RunSpec, results: str | Path, device="cpu"):
     path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
     if not path.exists():
         raise ScorebenchError(f"{path}: no trained model; run `scorebench train` for {run.id} first")
-    record = torch.load(path, map_location=device, weights_only=False)
+    record = load_torch(path, device)
     if record["status"] != "ok" or record.get("oracle"):
         dataset, process = prepare(config, run)
         return (OracleScore(dataset.mixture, process) if record["status"] == "ok" else None), dataset, process, record
@@ -201,12 +201,13 @@ def _stack(scores: list):
 
 def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = RESULTS, device=None) -> list[dict]:
     """Metric rows of one (run, sampler) from its saved samples; `device` runs the FID/KID features."""
-    rec = torch.load(Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields()), weights_only=False)
+    rec = load_torch(Layout(results, config["name"]).path(SAMPLE, sampler=sampler, **run.fields()))
     if rec["status"] != "ok":
         return [row(run, sampler, m, math.nan, rec["status"], rec["reason"]) for m in metric_names(config, run, sampler)]
     names = metric_names(config, run, sampler)
     stats, x = rec["stats"], rec["samples"]
-    rows = [row(run, sampler, "sample_seconds", stats["seconds"]), row(run, sampler, "nfe", stats["nfe"])]
+    rows = [row(run, sampler, "sample_seconds", stats["seconds"], detail=timing_detail(stats.get("batched_with", 1))),
+            row(run, sampler, "nfe", stats["nfe"])]
     dataset = load_dataset(config, run.dataset)
     if "mode_weight_tv" in names:
         rows.append(row(run, sampler, "mode_weight_tv", mode_weight_tv(x, dataset)))
@@ -262,7 +263,8 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device
     names = metric_names(config, run, None)
     rows = []
     if "train_seconds" in names:
-        rows.append(row(run, MODEL, "train_seconds", trained["train_seconds"], detail=f"{trained['steps']} steps"))
+        rows.append(row(run, MODEL, "train_seconds", trained["train_seconds"],
+                        detail=timing_detail(trained.get("batched_with", 1), f"{trained['steps']} steps")))
     if "fisher_divergence" in names:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
                                generator=torch.Generator().manual_seed(_seed(run, "fisher")))
@@ -312,4 +314,14 @@ def write_rows(rows: list[dict], path: str | Path) -> None:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    return json.loads(Path(path).read_text())["rows"]
+    """The metric rows of a metrics/<dataset>/<name>.json; a missing or damaged file is an ArtefactError."""
+    try:
+        rows = json.loads(Path(path).read_text())["rows"]
+    except FileNotFoundError:
+        raise ArtefactError(f"{path}: missing; rerun the job that writes it") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ArtefactError(f"{path}: unreadable ({type(err).__name__}): damaged or not written by scorebench; "
+                            "delete it and rerun the job that writes it") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(ROW_COLUMNS) <= set(r) for r in rows):
+        raise ArtefactError(f"{path}: its rows lack the columns {', '.join(ROW_COLUMNS)}; delete it and rerun its job")
+    return rows

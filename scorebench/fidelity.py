@@ -8,7 +8,9 @@ distance and KID themselves are torch-fidelity's `fid_statistics_to_metric` and
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +31,15 @@ INCEPTION_NAME = "inception-v3-compat"  # torch-fidelity's registry key for its 
 URL_INCEPTION_V3 = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                     "weights-inception-2015-12-05-6726825d.pth")
 DEFAULT_INCEPTION_WEIGHTS = Path(torch.hub.get_dir()) / "checkpoints" / Path(URL_INCEPTION_V3).name
+INCEPTION_SHA256_PREFIX = "6726825d"  # torch hub names a file by its SHA-256's first 8 hex digits
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,14 @@ def inception(weights_path=None, device="cpu") -> Extractor:
     if not path.is_file():
         raise DataError(f"Inception weights {path} not found: download {URL_INCEPTION_V3} on a machine with internet "
                         f"and copy it there (or set features.weights_path)")
+    try:  # torch-fidelity loads with weights_only=False: only a file of plain tensors gets that far
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged file, or a pickle with objects (which could run code) in it
+        raise DataError(f"Inception weights {path} are corrupt or not a plain weights file ({type(err).__name__}); "
+                        f"download {URL_INCEPTION_V3} again") from None
+    if not _sha256(path).startswith(INCEPTION_SHA256_PREFIX):
+        print(f"scorebench: note: {path} is not torch-fidelity's published Inception-v3 (sha256 "
+              f"{INCEPTION_SHA256_PREFIX}…): FID/KID will not be comparable with published values", file=sys.stderr)
     from torch_fidelity.utils import create_feature_extractor
 
     try:

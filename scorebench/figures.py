@@ -18,6 +18,7 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from .grid import ORACLE, runs  # noqa: E402
+from .io import load_torch  # noqa: E402
 from .layout import SAMPLE, Layout  # noqa: E402
 from .metric_info import METRIC_INFO, QUALITY  # noqa: E402
 from .verdict import quality_metric  # noqa: E402
@@ -159,7 +160,7 @@ def load_samples(layout: Layout, fields: dict, sampler: str):
     path = layout.path(SAMPLE, sampler=sampler, **fields)
     if not path.exists():
         return None
-    rec = torch.load(path, weights_only=False)
+    rec = load_torch(path)
     return rec["samples"] if rec["status"] == "ok" else None
 
 

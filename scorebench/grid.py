@@ -3,7 +3,7 @@
 Like benchopt's `skip` hook, `compatible` returns (ok, reason); the reasons are shown by
 `scorebench grid` and in the report. Nothing here loads data or imports torch (the components'
 facts come from `catalog`), so the workflow's parse of a large grid takes milliseconds;
-`check_params` builds every component to check its parameters, for the verbs that run work.
+`run.check_params` builds every component to check its parameters, for the verbs that run work.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from . import catalog
 from .catalog import dataset_info
 from .config import dataset_params, has_grid, objective_entries, section
 from .errors import ConfigError
+from .layout import DATA_METRICS, MODEL_METRICS
 from .metric_info import METRICS
 
 ORACLE = "oracle"
@@ -70,28 +71,9 @@ def check_names(config: dict) -> None:
             raise ConfigError(f"metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
 
 
-def check_params(config: dict) -> None:
-    """Every entry's parameters are valid, by building it (objectives, samplers) or parsing its
-    section (train, evaluate); nothing is loaded or trained."""
-    from .evaluate import EvaluateConfig
-    from .objectives import build_objective
-    from .samplers import build_sampler
-    from .train import TrainConfig
-
-    check_names(config)
-    for name in objective_entries(config):
-        if name != ORACLE:
-            build_objective(name, objective_params(config, name))  # refuses bad parameters by name
-    for name, spec in config["samplers"].items():
-        build_sampler(name, spec)
-    for dataset in config["datasets"]:
-        TrainConfig.from_dict(section(config, "train", dataset))
-        EvaluateConfig.from_dict(section(config, "evaluate", dataset))
-
-
 def check_run(config: dict, run: RunSpec) -> None:
-    """The run's names are entries of this config (and of the registries), its parameters valid."""
-    check_params(config)
+    """The run's names are entries of this config (its parameters are checked once per process, by
+    `run.check_params` in every verb, and again by each component's constructor)."""
     for key, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
         entries = objective_entries(config) if key == "objectives" else config[key]
         if name not in entries:
@@ -124,6 +106,17 @@ def likelihood_compatible(config: dict, run: RunSpec) -> tuple[bool, str]:
     if catalog.discrete(schedule):
         return False, f"NLL needs the probability-flow ODE; schedule {run.schedule} ({schedule}) is discrete"
     return True, ""
+
+
+def fidelity(config: dict) -> bool:
+    """Whether FID/KID are computed (an empty `metrics:` list means every metric)."""
+    return not config["metrics"] or bool({"fid", "kid"} & set(config["metrics"]))
+
+
+def metric_files(config: dict) -> list[str]:
+    """The metrics/<dataset>/<name>.json files every dataset with a run gets: the model's rows, one per
+    sampler, and the real-vs-real floor where FID/KID are computed."""
+    return [MODEL_METRICS, *config["samplers"], *([DATA_METRICS] if fidelity(config) else [])]
 
 
 def seed_batches(runs: list[RunSpec]) -> list[list[RunSpec]]:

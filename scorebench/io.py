@@ -11,6 +11,8 @@ from typing import Any, Iterator
 
 import torch
 
+from .errors import ArtefactError
+
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -35,6 +37,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def load_torch(path: str | os.PathLike, map_location=None) -> Any:
+    """A project artefact, tensors and plain containers only (`weights_only=True`: an object pickled
+    into a file under results/ cannot run code); a damaged or foreign file is one ArtefactError."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise ArtefactError(f"{path}: missing; rerun the job that writes it") from None
+    except Exception as err:  # torch.load fails on a damaged file in many ways (zip, pickle, struct, unpickler)
+        raise ArtefactError(f"{path}: unreadable ({type(err).__name__}): damaged or not written by scorebench; "
+                            "delete it and rerun the job that writes it") from None
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:

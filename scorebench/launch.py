@@ -31,8 +31,8 @@ import submitit
 from .config import has_grid, placement, resource, section
 from .errors import ConfigError, ScorebenchError
 from .grid import RunSpec, runs
-from .io import save_json
-from .layout import MODEL_FILE, RESULTS, RUN, Layout
+from .io import load_torch, save_json
+from .layout import RESULTS, RUN, Layout
 
 SWEEP = "sweep"  # results/<name>/sweep/<job id>/: submitit's pickles and logs
 SUBMITTED = "sweep/submitted.json"  # run id -> SLURM job id of the latest submission
@@ -40,6 +40,7 @@ CHECKPOINT = "checkpoint.pt"  # written by scorebench.train beside model.pt
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
           "RESIZING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "RESV_DEL_HOLD", "STOPPED"}
 CLUSTERS = ("auto", "slurm", "local")
+MAX_ATTEMPTS = 3  # a run whose record says failed this many times in a row is reported, not resubmitted
 
 
 class SlurmError(ScorebenchError):
@@ -61,16 +62,16 @@ class TrainJob(submitit.helpers.Checkpointable):
     def __call__(self) -> dict:
         import torch
 
-        from .run import train_run
+        from .run import finished, train_run
 
         torch.set_num_threads(self.threads)
         layout = Layout(self.results, self.config["name"])
-        if layout.path(MODEL_FILE, **self.run.fields()).exists():  # e.g. requeued after it had finished
+        if finished(self.config, self.run, self.results):  # e.g. requeued after it had finished
             print(f"{self.run.id}: already trained, nothing to do", flush=True)
             return {"run": self.run.id, "status": "done", "steps": None}
         ckpt = layout.path(RUN, **self.run.fields()) / CHECKPOINT
         if ckpt.exists():
-            step = torch.load(ckpt, map_location="cpu", weights_only=False)["step"]
+            step = load_torch(ckpt, "cpu")["step"]
             print(f"{self.run.id}: resuming from step {step} ({ckpt})", flush=True)
         rec = train_run(self.config, self.run, self.results, record_failure=True)
         return {"run": self.run.id, "status": rec["status"], "steps": rec["steps"]}
@@ -99,16 +100,22 @@ def sweep(config: dict, results: str | Path = RESULTS, *, cluster: str = "auto",
     """
     if not has_grid(config):
         raise ConfigError("config: no grid (datasets, objectives, schedules) to sweep")
+    from .run import failed_attempts, finished
+
     results = Path(results).resolve()
     layout = Layout(results, config["name"])
     grid, _ = runs(config)
-    todo = [r for r in grid if not layout.path(MODEL_FILE, **r.fields()).exists()]
+    todo = [r for r in grid if not finished(config, r, results)]
+    given_up = {r: failed_attempts(config, r, results) for r in todo}
+    given_up = {r: why for r, (attempts, why) in given_up.items() if attempts >= MAX_ATTEMPTS}
+    todo = [r for r in todo if r not in given_up]
     cluster = _cluster(cluster)
     in_flight = _in_flight(layout, todo) if cluster == "slurm" and todo else []
     busy = {s.run for s in in_flight}
     new = [r for r in todo if r not in busy]
-    echo(f"{config['name']}: {len(grid) - len(todo)} of {len(grid)} runs finished, {len(in_flight)} queued or "
-         f"running, {len(new)} to submit ({cluster})")
+    echo(f"{config['name']}: {len(grid) - len(todo) - len(given_up)} of {len(grid)} runs finished, {len(in_flight)} "
+         f"queued or running, {len(new)} to submit ({cluster})"
+         + (f", {len(given_up)} failed {MAX_ATTEMPTS} times and left out" if given_up else ""))
     if gpu_type and not any(_gpus(config, d) for d in config["datasets"]):
         raise ConfigError("--gpu-type: no dataset's train.device is cuda, so the sweep asks for no GPU")
     # one array per GPU count (CPU datasets ask for none); built before a dry run returns, so that
@@ -124,6 +131,7 @@ def sweep(config: dict, results: str | Path = RESULTS, *, cluster: str = "auto",
         return []
     submitted: list[Submitted] = []
     failed: list[tuple[Submitted, str]] = []
+    done = lambda run: finished(config, run, results)  # noqa: E731
     for gpus, group in groups.items():
         # SLURM takes the group as one array; the local executor would start every run at once, so
         # locally the runs go in waves of `parallelism` (default: the CPU count)
@@ -134,13 +142,17 @@ def sweep(config: dict, results: str | Path = RESULTS, *, cluster: str = "auto",
             echo(f"submitted {len(part)} runs as job {part[0].job_id.split('_')[0]}; logs in {layout.root / SWEEP}")
             submitted += part
             if cluster == "local":
-                failed += _wait(part, layout, cluster, poll_seconds)
+                failed += _wait(part, done, cluster, poll_seconds)
     if wait and cluster == "slurm":
-        failed += _wait(submitted + in_flight, layout, cluster, poll_seconds)
+        failed += _wait(submitted + in_flight, done, cluster, poll_seconds)
     if failed:
         what = "; ".join(f"{s.run.id} (job {s.job_id} {state}, log {s.log})" for s, state in failed)
         raise SlurmError(f"{len(failed)} of {len(grid)} runs did not finish: {what}; finished runs are kept, "
-                         "rerun the sweep to submit only the missing ones")
+                         f"rerun the sweep to submit only the missing ones (a run is tried {MAX_ATTEMPTS} times)")
+    if given_up:
+        what = "; ".join(f"{r.id}: {why}" for r, why in given_up.items())
+        raise SlurmError(f"{len(given_up)} runs failed {MAX_ATTEMPTS} times and were not resubmitted: {what}; fix the "
+                         "cause and delete their model.pt to try again")
     if wait or cluster == "local":
         from .run import record_groups
 
@@ -246,8 +258,10 @@ def _in_flight(layout: Layout, todo: list[RunSpec]) -> list[Submitted]:
             for run in todo if states.get(ids.get(run.id, "")) in ACTIVE]
 
 
-def _wait(jobs: list[Submitted], layout: Layout, cluster: str, poll_seconds: float) -> list[tuple[Submitted, str]]:
-    """Wait until every job has left the queue; return (job, final state) of the runs without a model.pt."""
+def _wait(jobs: list[Submitted], done: Callable[[RunSpec], bool], cluster: str,
+          poll_seconds: float) -> list[tuple[Submitted, str]]:
+    """Wait until every job has left the queue; return (job, final state) of the runs not `done`
+    (no record, or a `failed` one)."""
     pending, misses, failed, start = list(jobs), {}, [], time.monotonic()
     while pending:
         # poll at a tenth of the time waited so far (at most 30 s): short sweeps are seen done
@@ -267,7 +281,7 @@ def _wait(jobs: list[Submitted], layout: Layout, cluster: str, poll_seconds: flo
                 state = "DONE" if s.job.done() else "RUNNING"
             if state in ACTIVE:
                 still.append(s)
-            elif not layout.path(MODEL_FILE, **s.run.fields()).exists():
+            elif not done(s.run):
                 failed.append((s, state))
         pending = still
     return failed

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import ConfigError
+
 RESULTS = "results"  # the default results root, relative to the working directory
 RUN = "runs/{dataset}/{objective}/{schedule}/seed{seed}"
 MODEL_FILE = RUN + "/model.pt"
@@ -58,7 +60,13 @@ class Layout:
         self.root = Path(results) / bench
 
     def path(self, template: str, **fields) -> Path:
-        return self.root / template.format(**fields)
+        """The artefact's path; one that would leave results/<name>/ (a field holding `..` or a
+        separator: the schema refuses such names, this is the last guard) is a ConfigError."""
+        path = self.root / template.format(**fields)
+        if ".." in path.relative_to(self.root).parts or any("/" in str(v) or "\\" in str(v) for v in fields.values()):
+            raise ConfigError(f"{template.format(**fields)}: a name would write outside {self.root}; names are "
+                              "letters, digits and _")
+        return path
 
     def pattern(self, template: str, **fields) -> str:
         """The template under this root, `fields` filled in and its other wildcards left for Snakemake."""

@@ -12,11 +12,15 @@ class MetricInfo:
     unit: str
     log_scale: bool  # spans decades: compared between objectives as a ratio, drawn on a log axis
     lower_is_better: bool = True
+    timing: bool = False  # a wall-clock: seeds timed as one batch share one value, counted once
+
+
+BATCHED = "one timing of a batch of"  # how a shared timing row's detail begins; `shared_timing` reads it
 
 
 METRIC_INFO = {
-    "train_seconds": MetricInfo("seconds", True),
-    "sample_seconds": MetricInfo("seconds", True),
+    "train_seconds": MetricInfo("seconds", True, timing=True),
+    "sample_seconds": MetricInfo("seconds", True, timing=True),
     "nfe": MetricInfo("evaluations", True),
     "nll_bits_per_dim": MetricInfo("bits/dim", False),
     "nll_gap_bits_per_dim": MetricInfo("bits/dim", False),
@@ -31,3 +35,15 @@ METRIC_INFO = {
 CURVE_ONLY = ("heldout_dsm_loss",)
 QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric in the report: the first it has
 METRICS = tuple(m for m in METRIC_INFO if m not in CURVE_ONLY)  # every metric name a summary row can carry: the config's `metrics` choose among them
+
+
+def shared_timing(metric: str, detail) -> bool:
+    """Whether a summary row is a wall-clock that its seed batch shares (one measurement, not one per seed)."""
+    info = METRIC_INFO.get(metric)
+    return bool(info and info.timing and isinstance(detail, str) and detail.startswith(BATCHED))
+
+
+def timing_detail(batched_with: int, extra: str = "") -> str:
+    """The detail of a timing row: what else it says, led by the batch it was shared with (if any)."""
+    parts = ([f"{BATCHED} {batched_with} seeds"] if batched_with > 1 else []) + ([extra] if extra else [])
+    return "; ".join(parts)

@@ -55,6 +55,13 @@ def build(registry: Registry, spec: dict, where: str, **context):
     kind = spec.pop("kind")
     factory = registry.get(kind)
     accepted = inspect.signature(factory).parameters
+    for key, value in spec.items():  # YAML 1.1 reads 1e-5 (no dot) as a string: a float parameter takes it
+        param = accepted.get(key)
+        if param is not None and isinstance(param.default, float) and isinstance(value, str):
+            try:
+                spec[key] = float(value)
+            except ValueError:
+                raise ConfigError(f"{where}.{key}: must be a number (got {value!r})") from None
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
         unknown = sorted((set(spec) - set(accepted)) | (set(spec) & set(context)))
         if unknown:
@@ -62,4 +69,11 @@ def build(registry: Registry, spec: dict, where: str, **context):
             raise ConfigError(
                 f"{where}: unknown key {unknown[0]!r} for {registry.concept} {kind!r}; allowed: {', '.join(allowed)}"
             )
-    return factory(**spec, **context)
+    try:
+        return factory(**spec, **context)
+    except ConfigError as err:  # the entry names its own key ("steps: must be ..."): give the full path
+        message = str(err)
+        if message.startswith(f"{where}") or message.startswith(f"{where.split('.')[0]}."):
+            raise
+        key = message.split(":", 1)[0]
+        raise ConfigError(f"{where}.{message}" if key.isidentifier() else f"{where}: {message}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,22 +22,27 @@ from . import scaling_report
 from .aggregate import CURVE_COLUMNS, aggregate, fmt, fmt_interval, interval, paired, time_to_reach
 from .config import dataset_params, has_grid
 from .evaluate import DATA, MODEL, ROW_COLUMNS, read_rows
-from .grid import runs
+from .grid import metric_files, runs
+from .errors import ArtefactError
 from .io import provenance, save_text
-from .layout import (AGGREGATE, CURVE, CURVES, DATA_METRICS, FIGURES, GRID_FIGURES, METRICS, MODEL_METRICS, PAIRED,
-                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, Layout)
+from .layout import (AGGREGATE, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, PAIRED, REPORT, RESULTS,
+                     SCALING_FIGURES, SUMMARY, Layout)
+from .metric_info import BATCHED
 from .verdict import Cell, verdict
 
-def collect(config: dict, results: str | Path) -> pd.DataFrame:
-    """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS)."""
+def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS), and the expected
+    metric files that are missing or unreadable, each with why (the report says so)."""
     layout = Layout(results, config["name"])
-    rows = []
-    for dataset in config["datasets"]:
-        for name in [DATA_METRICS, MODEL_METRICS, *config["samplers"]]:
+    rows, absent = [], []
+    for dataset in sorted({r.dataset for r in runs(config)[0]}):
+        for name in metric_files(config):
             path = layout.path(METRICS, dataset=dataset, name=name)
-            if path.exists():
+            try:
                 rows += read_rows(path)
-    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+            except ArtefactError as err:
+                absent.append(str(err))
+    return pd.DataFrame(rows, columns=list(ROW_COLUMNS)), absent
 
 
 def collect_curves(config: dict, results: str | Path) -> pd.DataFrame:
@@ -76,9 +82,13 @@ def _verdict_section(summary, agg, pairs, reach, n_seeds: int) -> str:
              "[95 % bootstrap interval over seeds]. <span class='best'>best</span>: the lowest estimate among the "
              "trained objectives; <span class='tied'>tied</span>: its interval overlaps the best one's (not resolved "
              "at this n). Fisher divergence, NLL and sample quality give each objective's best schedule (and "
-             "sampler); step cost and seconds to reach X are geometric means over schedules per seed, X being the "
-             "worst objective's final truth-metric value on that schedule. The oracle is the exact score: a "
-             "reference, never ranked.</p>"]
+             "sampler); step cost is the paired ratio of training seconds to DSM's (geometric mean over schedules), "
+             "seconds to reach X a geometric mean over schedules per seed, X being the worst objective's final "
+             "truth-metric value on that schedule. The oracle is the exact score: a reference, never ranked.</p>"]
+    if summary.detail.astype(str).str.startswith(BATCHED).any():
+        parts.append("<p>The seeds of a run were trained and sampled as one batch (<code>batch_seeds</code>): their "
+                     "training and sampling seconds are one wall-clock shared between them, so those cells count it "
+                     "once (n = 1, no interval) and the step cost's interval is over schedules, not seeds.</p>")
     for dataset, table, text in verdict(summary, agg, pairs, reach):
         parts.append(f"<h3>{html.escape(dataset)}</h3><p class='sentence'>{html.escape(text)}</p>")
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["objective", *table.columns])
@@ -222,7 +232,10 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
     """Write summary.csv, aggregate.csv, paired.csv, curves.csv, figures/*.png and report.html for
     `config` from the results on disk."""
     layout = Layout(results, config["name"])
-    summary = collect(config, results)
+    summary, absent = collect(config, results)
+    if absent:
+        print(f"scorebench report: {len(absent)} expected metric files missing or unreadable; the report says which",
+              file=sys.stderr)
     agg, pairs, curves = aggregate(summary), paired(summary), collect_curves(config, results)
     reach = time_to_reach(curves)
     for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES)):
@@ -244,6 +257,10 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
     sections = [f"<h1>scorebench report: {html.escape(config['name'])}</h1>",
                 "<p>Exact vs denoising vs sliced score matching across noise schedules and samplers. The "
                 "<em>oracle</em> rows use the exact score of the synthetic data: they measure the sampler alone.</p>"]
+    if absent:
+        sections.append(f"<p class='warning'><b>{len(absent)} expected metric files are missing or unreadable</b>; "
+                        "their rows are absent from every table below (rerun their jobs: <code>snakemake --cores all"
+                        "</code>):</p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in absent) + "</ul>")
     if grid:
         sections.append(_verdict_section(summary, agg, pairs, reach, len(config["seeds"])))
     sections.append('<nav><b>Contents</b><ul>' + "".join(f'<li><a href="#{i}">{t}</a></li>' for i, t in toc) + "</ul></nav>")
@@ -283,6 +300,7 @@ figure { margin: 1em 0; } img { max-width: 100%; height: auto; } figcaption { co
 table { border-collapse: collapse; font-size: 0.8em; margin-bottom: 1em; }
 td, th { padding: 2px 6px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 table.verdict td, table.verdict th { font-size: 1.05em; padding: 4px 8px; white-space: normal; }
+.warning { background: #fdecea; padding: 0.5em 0.8em; border-left: 4px solid #c0392b; }
 .best { background: #cdeccd; font-weight: bold; } .tied { background: #eef7d8; }
 p.sentence { font-size: 1.05em; background: #f4f6fb; padding: 0.5em 0.8em; border-left: 4px solid #4a6fb3; }
 nav ul { columns: 3; } pre { background: #f6f6f6; padding: 1em; font-size: 0.8em; overflow-x: auto; }

@@ -14,19 +14,38 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-import torch
-
-from .config import dataset_params, section
+from .config import dataset_params, objective_entries, section
 from .data import Dataset, build_dataset
-from .errors import ConfigError, ScorebenchError
-from .grid import ORACLE, RunSpec, check_run, objective_params, run_params, seed_batches, train_compatible
-from .io import provenance, save_json, save_torch
+from .errors import ArtefactError, ConfigError, ScorebenchError
+from .grid import (ORACLE, RunSpec, check_names, check_run, objective_params, run_params, seed_batches,
+                   train_compatible)
+from .io import load_torch, provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from .objectives import build_objective
 from .sde import NoiseProcess, build_process
 from .metrics import curve_probe
 from .oracle import OracleScore
 from .train import CURVE_COLUMNS, Member, TrainConfig, curve_steps, train, write_csv
+
+
+def check_params(config: dict, datasets: list[str] | None = None) -> None:
+    """Every component's parameters, by building it: objectives, samplers, train/evaluate sections,
+    and `datasets` (default: all) with each schedule on them (files present, σ_max from the data).
+    Built once per process (cached) and reused by the work that follows; errors name the key path."""
+    from .evaluate import EvaluateConfig
+    from .samplers import build_sampler
+
+    check_names(config)
+    for name in objective_entries(config):
+        if name != ORACLE:
+            build_objective(name, objective_params(config, name))
+    for name, spec in config["samplers"].items():
+        build_sampler(name, spec)
+    for dataset in config["datasets"] if datasets is None else datasets:
+        TrainConfig.from_dict(section(config, "train", dataset))
+        EvaluateConfig.from_dict(section(config, "evaluate", dataset))
+        for schedule, spec in config["schedules"].items():
+            _prepared(dataset, _key(dataset_params(config, dataset)), schedule, _key(spec))
 
 
 def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
@@ -57,16 +76,27 @@ def _prepared(dataset: str, params: str, schedule: str, spec: str) -> tuple[Data
     return data, build_process(schedule, json.loads(spec), data.train)
 
 
+def saved_record(config: dict, run: RunSpec, results: str | Path = RESULTS) -> dict | None:
+    """`run`'s saved record (model.pt) if it has a readable one."""
+    path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
+    try:
+        return load_torch(path, "cpu") if path.is_file() else None
+    except ArtefactError:  # a damaged record is no record: the run trains again
+        return None
+
+
 def finished(config: dict, run: RunSpec, results: str | Path = RESULTS) -> bool:
     """Whether `run` has a record that is final (`ok` or `diverged`) for its current parameters."""
-    path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
-    if not path.is_file():
-        return False
-    try:
-        rec = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 - a damaged record is not a finished run: train it again
-        return False
-    return rec.get("status") in ("ok", "diverged") and rec.get("params") == run_params(config, run)
+    rec = saved_record(config, run, results)
+    return bool(rec) and rec.get("status") in ("ok", "diverged") and rec.get("params") == run_params(config, run)
+
+
+def failed_attempts(config: dict, run: RunSpec, results: str | Path = RESULTS) -> tuple[int, str]:
+    """(times in a row `run` failed with its current parameters, the last reason); (0, "") otherwise."""
+    rec = saved_record(config, run, results)
+    if not rec or rec.get("status") != "failed" or rec.get("params") != run_params(config, run):
+        return 0, ""
+    return int(rec.get("attempts", 1)), str(rec.get("reason", ""))
 
 
 def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
@@ -134,7 +164,8 @@ def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS
         if not record_failure:
             raise
         recs = [{"status": "failed", "reason": f"{type(err).__name__}: {err}", "steps": 0, "train_seconds": 0.0,
-                 "run": run.as_dict(), "params": run_params(config, run), "provenance": provenance()} for run in runs]
+                 "attempts": failed_attempts(config, run, results)[0] + 1, "run": run.as_dict(),
+                 "params": run_params(config, run), "provenance": provenance()} for run in runs]
         for rec, out in zip(recs, outs):
             save_torch(rec, out / "model.pt")
         return recs

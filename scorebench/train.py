@@ -19,7 +19,7 @@ import torch
 from .config import require_positive_ints, settings
 from .data import Dataset
 from .errors import ConfigError
-from .io import provenance, save_text, save_torch
+from .io import load_torch, provenance, save_text, save_torch
 from .nets import ScoreModel, batches_members, build_backbone, member_state, select_members, stack_members
 from .objectives import Objective
 from .progress import Progress
@@ -59,6 +59,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr: must be > 0 (got {cfg.lr})")
         if not 0 <= cfg.ema < 1:
             raise ConfigError(f"train.ema: must lie in [0, 1) (got {cfg.ema})")
+        if not cfg.grad_clip > 0:
+            raise ConfigError(f"train.grad_clip: must be > 0, the largest gradient norm a step applies (got {cfg.grad_clip})")
         return cfg
 
 
@@ -155,7 +157,7 @@ def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: Tr
 
 def _load_checkpoint(member: Member, device: torch.device) -> dict | None:
     path = Path(member.out_dir) / "checkpoint.pt"
-    return torch.load(path, map_location=device, weights_only=False) if path.exists() else None
+    return load_torch(path, device) if path.exists() else None
 
 
 class _Batch:
@@ -292,7 +294,7 @@ def load_model(path: str | Path, dataset: Dataset, map_location="cpu") -> tuple[
     """The EMA score model saved by `train`, and its record."""
     from .sde import build_process
 
-    rec = torch.load(path, map_location=map_location, weights_only=False)
+    rec = load_torch(path, map_location)
     process = build_process("saved", rec["process"])
     model = make_model(dataset, process, rec["net"], rec["data_std"])
     model.load_state_dict(rec.pop("state_dict"))

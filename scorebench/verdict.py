@@ -60,15 +60,10 @@ def _pooled(values: pd.DataFrame, column: str) -> dict[str, Cell]:
     return cells
 
 
-def _step_cost(summary: pd.DataFrame, dataset: str) -> dict[str, Cell]:
-    """Training seconds per run relative to DSM's with the same schedule and seed (all runs take the same steps)."""
-    part = summary[(summary.dataset == dataset) & (summary.metric == "train_seconds") & (summary.status == "ok")
-                   & (summary.objective != ORACLE)]
-    table = part.pivot_table(index=["schedule", "seed"], columns="objective", values="value")
-    if REFERENCE not in table:
-        return {}
-    ratios = table.div(table[REFERENCE], axis=0).stack().rename("ratio").reset_index()
-    return _pooled(ratios.dropna(), "ratio")
+def _step_cost(pairs: pd.DataFrame, dataset: str) -> dict[str, Cell]:
+    """Training seconds relative to DSM's: the paired ratio of `train_seconds` (all runs take the same steps)."""
+    part = pairs[(pairs.dataset == dataset) & (pairs.metric == "train_seconds") & (pairs.objective != ORACLE)]
+    return {r.objective: Cell(r.estimate, r.ci_low, r.ci_high, int(r.n_seeds), "paired") for r in part.itertuples()}
 
 
 def _mark(cells: dict[str, Cell], lower_is_better: bool = True) -> None:
@@ -84,7 +79,7 @@ def _mark(cells: dict[str, Cell], lower_is_better: bool = True) -> None:
             cell.mark = "tied"
 
 
-def leaderboard(summary: pd.DataFrame, agg: pd.DataFrame, reach: pd.DataFrame, dataset: str) -> dict[str, dict[str, Cell]]:
+def leaderboard(agg: pd.DataFrame, pairs: pd.DataFrame, reach: pd.DataFrame, dataset: str) -> dict[str, dict[str, Cell]]:
     """Column title -> objective -> Cell for one dataset (columns only where the dataset has the metric)."""
     columns: dict[str, dict[str, Cell]] = {}
     for metric, title in (("fisher_divergence", "Fisher divergence"), ("nll_bits_per_dim", "NLL (bits/dim)")):
@@ -94,7 +89,7 @@ def leaderboard(summary: pd.DataFrame, agg: pd.DataFrame, reach: pd.DataFrame, d
     quality = quality_metric(agg, dataset)
     if quality:
         columns[f"best {quality}"] = _best_per_objective(agg, dataset, quality)
-    cost = _step_cost(summary, dataset)
+    cost = _step_cost(pairs, dataset)
     if cost:
         columns["step cost vs DSM (×)"] = cost
     part = reach[reach.dataset == dataset]
@@ -145,7 +140,7 @@ def verdict(summary: pd.DataFrame, agg: pd.DataFrame, pairs: pd.DataFrame,
     """Per dataset: (name, leaderboard of Cells: objectives × columns, sentence)."""
     out = []
     for dataset in dict.fromkeys(summary[summary.objective != "data"].dataset):
-        columns = leaderboard(summary, agg, reach, dataset)
+        columns = leaderboard(agg, pairs, reach, dataset)
         objectives = sorted({o for cells in columns.values() for o in cells}, key=lambda o: (o == ORACLE, o))
         table = pd.DataFrame({title: {o: cells[o] for o in cells} for title, cells in columns.items()}, index=objectives)
         out.append((dataset, table, sentence(dataset, columns, pairs)))

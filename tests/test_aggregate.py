@@ -8,6 +8,7 @@ from scipy import stats
 
 from scorebench.aggregate import CONFIDENCE, RESAMPLES, SEED, aggregate, interval, paired, time_to_reach
 from scorebench.evaluate import ROW_COLUMNS
+from scorebench.metric_info import BATCHED
 from scorebench.verdict import verdict
 
 
@@ -55,6 +56,22 @@ def test_an_objective_paired_with_itself_shows_no_difference_and_a_real_gap_is_r
     assert pairs.loc["dsm", "prob_improvement"] == 0.5
     assert pairs.loc["ssm", "comparison"] == "ratio" and 1.9 < pairs.loc["ssm", "estimate"] < 2.2
     assert pairs.loc["ssm", "verdict"] == "worse" and pairs.loc["ssm", "prob_improvement"] < 0.5
+
+
+def test_a_timing_shared_by_a_seed_batch_counts_once_and_replicates_over_cells():
+    """Three seeds timed as one batch are one measurement: n = 1 in the cell, not a zero-width
+    interval at n = 3; the paired cost ratio replicates over the cells (schedules) instead."""
+    def timed(values, schedule):
+        out = rows(values, metric="train_seconds", schedule=schedule)
+        return [r | {"detail": f"{BATCHED} 3 seeds; 1000 steps"} for r in out]
+    summary = frame(timed({"dsm": [2.0] * 3, "ssm": [3.0] * 3}, "vp"), timed({"dsm": [2.2] * 3, "ssm": [3.6] * 3}, "ve"))
+    agg = aggregate(summary).set_index(["objective", "schedule"])
+    assert (agg.n_seeds == 1).all() and agg.ci_low.isna().all() and agg.loc[("ssm", "ve"), "estimate"] == 3.6
+    ssm = paired(summary).set_index("objective").loc["ssm"]
+    assert ssm.n_seeds == 2 and ssm.estimate == pytest.approx(math.sqrt(1.5 * 3.6 / 2.2))
+    assert ssm.ci_low < ssm.estimate < ssm.ci_high
+    unbatched = paired(frame(rows({"dsm": [2.0, 2.1, 1.9], "ssm": [3.0, 3.3, 2.8]}, metric="train_seconds")))
+    assert unbatched.set_index("objective").loc["ssm", "n_seeds"] == 3  # timed one by one: seeds replicate
 
 
 def test_a_linear_metric_is_compared_as_a_difference():

@@ -41,3 +41,20 @@ def test_the_catalog_states_what_the_registries_hold():
     probe = ("import sys; from scorebench import grid, layout, config, catalog; "
              "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_every_schema_pattern_is_explained_in_words():
+    """A pattern failure names what is allowed (config.PATTERN_RULES), not the regex."""
+    from scorebench import config as cfgmod
+
+    def patterns(node):
+        if isinstance(node, dict):
+            yield from ([node["pattern"]] if isinstance(node.get("pattern"), str) else [])
+            for value in node.values():
+                yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    found = set(patterns(cfgmod.schema()))
+    assert found and found <= set(cfgmod.PATTERN_RULES), found - set(cfgmod.PATTERN_RULES)

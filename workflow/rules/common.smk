@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from scorebench import config as sb_config
 from scorebench.catalog import feature_kind
 from scorebench.errors import ScorebenchError
-from scorebench.grid import run_params, runs
+from scorebench.grid import fidelity, metric_files, run_params, runs
 from scorebench.layout import (
     AGGREGATE,
     CURVES,
@@ -33,6 +33,9 @@ from scorebench.layout import (
 )
 
 try:
+    # a key given twice is refused (Snakemake's loader silently takes the last one)
+    for path in workflow.overwrite_configfiles:
+        sb_config.read(path)
     CONFIG = sb_config.validate(dict(config))
     RUNS, SKIPPED = runs(CONFIG)
 except ScorebenchError as err:
@@ -42,7 +45,7 @@ except ScorebenchError as err:
 def check_parameters():
     """Build every component of the config once before the first job (torch is imported here, not
     in the parse): a bad parameter stops the run in one line naming its key."""
-    from scorebench.grid import check_params
+    from scorebench.run import check_params
 
     try:
         check_params(CONFIG)
@@ -57,8 +60,8 @@ DATASETS = sorted({r.dataset for r in RUNS})
 SAMPLERS = list(CONFIG["samplers"])
 # FID/KID need each dataset's reference statistics (and real-vs-real baseline rows); an empty
 # `metrics:` list means every metric
-FIDELITY = not CONFIG["metrics"] or bool({"fid", "kid"} & set(CONFIG["metrics"]))
-METRIC_FILES = [MODEL_METRICS, *SAMPLERS, *([DATA_METRICS] if FIDELITY else [])]
+FIDELITY = fidelity(CONFIG)
+METRIC_FILES = metric_files(CONFIG)
 # the scaling study's device kind (cpu or cuda), when the config asks for one
 SCALING_DEVICE = str(CONFIG.get("scaling", {}).get("device", "cpu")).split(":")[0]
 
@@ -73,19 +76,21 @@ def scaling_tables():
     ]
 
 
-def write_resolved_config(path):
-    """The validated config every job reads, rewritten only when it changes: jobs rerun on their params alone."""
+# the validated config every job reads; its path is a job parameter, so it does not depend on the content
+CONFIG_FILE = f".snakemake/scorebench/{CONFIG['name']}.yaml"
+
+
+def write_resolved_config():
+    """Write CONFIG_FILE, called from onstart: under Snakemake's lock and never in a dry run, so a
+    refused or dry invocation cannot change what a running workflow's jobs read. Rewritten only when
+    it changes: jobs rerun on their params alone."""
     text = yaml.safe_dump(CONFIG, sort_keys=True)
-    if os.path.exists(path) and open(path).read() == text:
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.tmp", "w") as f:
+    if os.path.exists(CONFIG_FILE) and open(CONFIG_FILE).read() == text:
+        return
+    os.makedirs(os.path.dirname(CONFIG_FILE), exist_ok=True)
+    with open(f"{CONFIG_FILE}.tmp", "w") as f:
         f.write(text)
-    os.replace(f"{path}.tmp", path)
-    return path
-
-
-CONFIG_FILE = write_resolved_config(f".snakemake/scorebench/{CONFIG['name']}.yaml")
+    os.replace(f"{CONFIG_FILE}.tmp", CONFIG_FILE)
 
 
 wildcard_constraints:
