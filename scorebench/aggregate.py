@@ -135,7 +135,8 @@ def paired(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
 
 
 def time_to_reach(curves: pd.DataFrame) -> pd.DataFrame:
-    """Training seconds until each run's curve first reaches X, per (dataset, schedule, metric).
+    """Training seconds until each run's curve first reaches X, per (dataset, schedule, metric),
+    interpolated between probes (`_crossing`).
 
     X is the worst final value among the trained objectives' seeds, so every run has an entry.
     Non-finite values (a run that diverged) are left out; a run with none has no entry.
@@ -146,9 +147,23 @@ def time_to_reach(curves: pd.DataFrame) -> pd.DataFrame:
         last = part.sort_values("step").groupby(["objective", "seed"]).value.last()
         target = float(last.max())
         for (objective, seed), run in part.sort_values("step").groupby(["objective", "seed"]):
-            reached = run[run.value <= target]
-            out.append((dataset, schedule, metric, target, objective, seed, float(reached.train_seconds.iloc[0])))
+            out.append((dataset, schedule, metric, target, objective, seed, _crossing(run, target)))
     return pd.DataFrame(out, columns=["dataset", "schedule", "metric", "target", "objective", "seed", "seconds"])
+
+
+def _crossing(run: pd.DataFrame, target: float) -> float:
+    """Training seconds at which a curve first reaches `target`, interpolated between its two probes
+    around the crossing (log–log, the axes it is read on): the probe grid is coarse, and seeds trained
+    as one batch share its clock, so the first probe at or below X alone would tie them."""
+    seconds, values = run.train_seconds.to_numpy(float), run.value.to_numpy(float)
+    i = int(np.argmax(values <= target))
+    if i == 0:
+        return float(seconds[0])
+    (t0, t1), (v0, v1) = seconds[i - 1:i + 1], values[i - 1:i + 1]
+    if min(t0, t1, v0, v1, target) > 0 and v0 != v1:
+        frac = math.log(v0 / target) / math.log(v0 / v1)
+        return float(math.exp(math.log(t0) + frac * math.log(t1 / t0)))
+    return float(t0 + (t1 - t0) * (v0 - target) / (v0 - v1)) if v0 != v1 else float(t1)
 
 
 def fmt(value: float) -> str:

@@ -132,6 +132,10 @@ def sentence(dataset: str, columns: dict[str, dict[str, Cell]], pairs: pd.DataFr
         text = f"{title}: {best} is lowest ({cell.text()}{', ' + cell.where if cell.where else ''})"
         text += f", not resolved from {', '.join(tied)} at n = {cell.n}" if tied else f", ahead of every other objective at n = {cell.n}"
         parts.append(text + _versus_dsm(pairs, dataset, PAIRED_METRIC.get(title)))
+    trained = {o for cells in columns.values() for o in cells if o != ORACLE}
+    if len(trained) < 2:
+        return f"{dataset}: {len(trained)} trained objective{'' if len(trained) == 1 else 's'} " \
+               f"({', '.join(sorted(trained)) or 'none finished'}): nothing to rank."
     return f"{dataset}: " + ("; ".join(parts) if parts else "no metric finished") + "."
 
 
