@@ -18,7 +18,7 @@ from .catalog import dataset_info
 from .errors import ArtefactError, ConfigError, ScorebenchError
 from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
-from .io import load_torch, provenance, save_json, save_torch
+from .io import artefact_error, load_torch, provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
 from .metric_info import METRIC_INFO, METRICS, timing_detail
@@ -317,11 +317,8 @@ def read_rows(path: str | Path) -> list[dict]:
     """The metric rows of a metrics/<dataset>/<name>.json; a missing or damaged file is an ArtefactError."""
     try:
         rows = json.loads(Path(path).read_text())["rows"]
-    except FileNotFoundError:
-        raise ArtefactError(f"{path}: missing; rerun the job that writes it") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise ArtefactError(f"{path}: unreadable ({type(err).__name__}): damaged or not written by scorebench; "
-                            "delete it and rerun the job that writes it") from None
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as err:
+        raise artefact_error(path, err) from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) and set(ROW_COLUMNS) <= set(r) for r in rows):
         raise ArtefactError(f"{path}: its rows lack the columns {', '.join(ROW_COLUMNS)}; delete it and rerun its job")
     return rows
