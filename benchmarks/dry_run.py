@@ -23,13 +23,13 @@ BIN = Path(sys.executable).parent
 
 
 def grid_config() -> dict:
-    """60 datasets × 4 objectives × 4 schedules × 3 seeds = 2,880 runs: a training job per dataset ×
-    objective, a sampling and an evaluation job per dataset × sampler, 1,141 jobs in all."""
+    """90 datasets × 4 objectives × 4 schedules × 3 seeds = 4,320 runs: a training job per dataset ×
+    objective, a sampling job per dataset × sampler (draws and their metrics), 1,082 jobs in all."""
     return {
         "name": "dryrun1000",
         "seeds": [0, 1, 2],
         "datasets": {f"gmm{d}_{k}": {"kind": "gaussian_mixture", "dim": d, "seed": k}
-                     for d in (2, 4, 8, 16, 32, 64) for k in range(10)},
+                     for d in (2, 4, 8, 16, 32, 64) for k in range(15)},
         "objectives": ["dsm", "ssm", "ssm_vr", "oracle"],
         "schedules": {"ncsn": {"kind": "ncsn"}, "ve": {"kind": "ve"}, "vp": {"kind": "vp"}, "subvp": {"kind": "subvp"}},
         "samplers": {k: {"kind": k} for k in ("langevin", "ald", "em", "pc", "ode", "heun")},

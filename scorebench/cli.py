@@ -73,25 +73,34 @@ def cmd_sample(args) -> int:
 
     config = _load(args.config, args.dataset)
     sampler = _sampler(config, args.sampler)
-    for rec in sample_runs(config, select(config, dataset=args.dataset), sampler, args.results, args.device):
+    runs = select(config, dataset=args.dataset)
+    for rec in sample_runs(config, runs, sampler, args.results, args.device):
         stats = rec.get("stats", {})
         batched = f" (batched with {stats['batched_with'] - 1} more)" if stats.get("batched_with", 1) > 1 else ""
-        print(f"{rec['run']['id']} {sampler}: {rec['status']} {stats.get('seconds', 0.0):.2f} s{batched} {rec['reason']}".rstrip(),
-              flush=True)
+        reused = " (unchanged draw, reused)" if rec.get("reused") else ""
+        print(f"{rec['run']['id']} {sampler}: {rec['status']} {stats.get('seconds', 0.0):.2f} s{batched}{reused} "
+              f"{rec['reason']}".rstrip(), flush=True)
+    if args.evaluate:
+        _write_metrics(config, args.dataset, sampler, runs, args)
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def _write_metrics(config: dict, dataset: str, sampler: str | None, runs: list, args) -> None:
+    """Evaluate `runs` with `sampler` (None: the models) into the dataset's metrics file and print the rows."""
     from .evaluate import evaluate_runs, write_rows
-    from .grid import select
     from .layout import METRICS, MODEL_METRICS, Layout
 
-    config = _load(args.config, args.dataset)
-    sampler = _sampler(config, args.sampler)
-    rows = evaluate_runs(config, select(config, dataset=args.dataset), sampler, args.results, args.device)
-    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset, name=sampler or MODEL_METRICS))
+    rows = evaluate_runs(config, runs, sampler, args.results, args.device)
+    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=dataset, name=sampler or MODEL_METRICS))
     for r in rows:
         print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} {r['status']}")
+
+
+def cmd_evaluate(args) -> int:
+    from .grid import select
+
+    config = _load(args.config, args.dataset)
+    _write_metrics(config, args.dataset, _sampler(config, args.sampler), select(config, dataset=args.dataset), args)
     return 0
 
 
@@ -189,6 +198,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True, help="dataset entry name in the config")
     s.add_argument("--sampler", required=True, help="sampler entry name in the config")
     s.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
+    s.add_argument("--evaluate", action="store_true",
+                   help="then write the sampler's metric rows (what `scorebench evaluate --sampler` does) in the "
+                        "same process: the workflow's one job per dataset and sampler")
     s.set_defaults(func=cmd_sample)
 
     e = verbs.add_parser("evaluate", help="metric rows of every run of one dataset",

@@ -124,16 +124,45 @@ def sample_runs(config: dict, runs: list[RunSpec], sampler: str, results: str | 
     sampler and network allow it (`batches_runs`, `stack_members`), each run's rows from its own generator, so its samples are
     the ones it gets alone; `seconds` is the batch's shared equally. Skips (incompatible pair),
     failed training and diverging samplers are saved as records too; a batch that diverges is
-    drawn again run by run, so one run's divergence is its own row.
+    drawn again run by run, so one run's divergence is its own row. A run whose saved samples came
+    from the same draw (`draw_key`) is not drawn again: its record comes back with `reused` set.
     """
     layout, records = Layout(results, config["name"]), {}
-    for group in seed_batches(runs) if config["batch_seeds"] else [[run] for run in runs]:
+    paths = {run.id: layout.path(SAMPLE, sampler=sampler, **run.fields()) for run in runs}
+    keys = {run.id: draw_key(config, run, sampler, results, device) for run in runs}
+    for run in runs:
+        saved = _saved_draw(paths[run.id], keys[run.id])
+        if saved is not None:
+            records[run.id] = saved | {"reused": True}
+    todo = [run for run in runs if run.id not in records]
+    for group in seed_batches(todo) if config["batch_seeds"] else [[run] for run in todo]:
         for run, rec in zip(group, _draw_batch(config, group, sampler, results, device)):
             head = {"run": run.as_dict(), "sampler": sampler, "spec": config["samplers"][sampler],
-                    "provenance": provenance()}
-            save_torch(head | rec, layout.path(SAMPLE, sampler=sampler, **run.fields()))
+                    "key": keys[run.id], "provenance": provenance()}
+            save_torch(head | rec, paths[run.id])
             records[run.id] = head | rec
     return [records[run.id] for run in runs]
+
+
+def draw_key(config: dict, run: RunSpec, sampler: str, results: str | Path, device=None) -> str:
+    """What decides a run's samples and their record: the sampler's entry, the draw settings, seed
+    batching (the timing's) and the model file's identity (size and modification time: a retrained
+    run has a new file)."""
+    cfg = section(config, "evaluate", run.dataset)
+    model = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
+    stat = model.stat() if model.exists() else None
+    return json.dumps({"sampler": config["samplers"][sampler], "n_samples": cfg.get("n_samples"),
+                       "device": str(device or cfg.get("device", "cpu")),
+                       "batch_seeds": config["batch_seeds"], "model": [stat.st_size, stat.st_mtime_ns] if stat else None}, sort_keys=True)
+
+
+def _saved_draw(path: Path, key: str) -> dict | None:
+    """The saved record at `path` when it was drawn with `key` (a damaged file is drawn again)."""
+    try:
+        rec = load_torch(path) if path.exists() else None
+    except ArtefactError:
+        return None
+    return rec if isinstance(rec, dict) and rec.get("key") == key else None
 
 
 def _draw_batch(config, runs, sampler, results, device) -> list[dict]:

@@ -26,6 +26,8 @@ def _draw(draw: Callable, shape, generator: Generator) -> torch.Tensor:
     if not isinstance(generator, Streams):
         return draw(tuple(shape), generator)
     n = len(generator)
+    if n == 1:  # one stream: its draw as is (no copy through cat)
+        return draw(tuple(shape), generator.generators[0])
     if shape[0] % n:
         raise ValueError(f"{n} generators for a batch of {shape[0]} rows: not equal blocks")
     block = (shape[0] // n, *shape[1:])

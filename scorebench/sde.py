@@ -38,7 +38,17 @@ class NoiseProcess:
     notes: dict = {}
 
     def marginal(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(α(t), σ(t)): mean coefficient and standard deviation of p(x_t | x_0)."""
+        """(α(t), σ(t)): mean coefficient and standard deviation of p(x_t | x_0). The last answer is
+        kept for the same `t` tensor: a training or sampler step asks once for x_t and once in the
+        network (treat the result as read-only)."""
+        memo = self.__dict__.get("_last")
+        if memo is not None and memo[0] is t and memo[1] == t._version:
+            return memo[2]
+        out = self._marginal(t)
+        self._last = (t, t._version, out)
+        return out
+
+    def _marginal(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.exp(self.log_alpha(t)), self.marginal_std(t)
 
     def drift(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -127,7 +137,7 @@ class VE(NoiseProcess):
     def log_alpha(self, t):
         return torch.zeros_like(t)
 
-    def marginal(self, t):
+    def _marginal(self, t):
         """(1, σ(t)): α ≡ 1, without exponentiating zeros on every step."""
         return torch.ones_like(t), self.marginal_std(t)
 
@@ -190,8 +200,17 @@ class VP(NoiseProcess):
     def log_alpha(self, t):
         return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
 
+    def _marginal(self, t):
+        """(α(t), σ(t)) from one evaluation of log α (the training step's hot path)."""
+        log_alpha = self.log_alpha(t)
+        return torch.exp(log_alpha), self.std_of(log_alpha)
+
     def marginal_std(self, t):
-        return torch.sqrt(-torch.expm1(2 * self.log_alpha(t)))
+        return self.std_of(self.log_alpha(t))
+
+    def std_of(self, log_alpha):
+        """σ as a function of log α: √(1 − α²)."""
+        return torch.sqrt(-torch.expm1(2 * log_alpha))
 
     def drift_coef(self, t):
         return -0.5 * self.beta(t)
@@ -209,8 +228,9 @@ class SubVP(VP):
 
     kind = "subvp"
 
-    def marginal_std(self, t):
-        return -torch.expm1(2 * self.log_alpha(t))
+    def std_of(self, log_alpha):
+        """σ as a function of log α: 1 − α²."""
+        return -torch.expm1(2 * log_alpha)
 
     def diffusion(self, t):
         return torch.sqrt(self.beta(t) * -torch.expm1(4 * self.log_alpha(t)))

@@ -122,9 +122,10 @@ def clip_members(params: list[torch.nn.Parameter], max_norm: float, members: int
     """`clip_grad_norm_` per ensemble member: each member's gradient norm over all its parameters is
     clipped on its own, so a member's update does not depend on the others batched with it."""
     grads = [p.grad for p in params]
-    norms = torch.stack([g.reshape(members, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    norms = torch.cat([g.reshape(members, -1) for g in grads], 1).pow(2).sum(1).sqrt()
     coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    torch._foreach_mul_(grads, [coef.view(-1, *[1] * (g.ndim - 1)) for g in grads])
+    shaped = {g.ndim: coef.view(-1, *[1] * (g.ndim - 1)) for g in grads}
+    torch._foreach_mul_(grads, [shaped[g.ndim] for g in grads])
 
 
 def train(dataset: Dataset, process: NoiseProcess, objective: Objective, cfg: TrainConfig,
@@ -180,7 +181,7 @@ class _Batch:
         self.ema = (stack_members(emas) if len(emas) > 1 else emas[0]).requires_grad_(False)
         self.weights, self.ema_weights = list(self.model.parameters()), list(self.ema.parameters())
         self.opt = optimizer(self.weights, cfg.lr)
-        self.runs = [_Run(i, m, s, self.device) for i, (m, s) in enumerate(zip(members, states))]
+        self._set_runs([_Run(i, m, s, self.device) for i, (m, s) in enumerate(zip(members, states))])
         self.batched = self.model.backbone.batches_members
         if states[0]:
             load_member_states(self.opt, [s["optimizer"] for s in states])
@@ -194,11 +195,10 @@ class _Batch:
         progress = Progress(label, cfg.steps, self.step)
         clock = time.perf_counter()
         while self.step < cfg.steps and self.runs:
-            n = len(self.runs)
-            gens = Streams(generators=[r.gen for r in self.runs])
+            n, gens = len(self.runs), self.streams
             x0 = self.dataset.dequantize(data[randint(len(data), (n * cfg.batch_size,), gens, self.device)], gens)
-            losses = objective(self.model, x0, self.process, generator=gens,
-                               projection_generator=Streams(generators=[r.projection_gen for r in self.runs]))
+            # the network's own process: the step's σ(t) is computed once for x_t and the network
+            losses = objective(self.model, x0, self.model.process, generator=gens, projection_generator=self.projections)
             losses = losses.reshape(n, cfg.batch_size).mean(1)
             values = losses.tolist()
             alive = [k for k, v in enumerate(values) if math.isfinite(v)]
@@ -249,7 +249,13 @@ class _Batch:
         self.opt = optimizer(self.weights, self.cfg.lr)
         for before, after in zip(old, self.weights):
             self.opt.state[after] = {key: v[alive] if v.ndim else v for key, v in state[before].items()}
-        self.runs = [self.runs[k] for k in alive]
+        self._set_runs([self.runs[k] for k in alive])
+
+    def _set_runs(self, runs: list["_Run"]) -> None:
+        """The members still training and their generators as row-block streams (data, t, z; projections)."""
+        self.runs = runs
+        self.streams = Streams(generators=[r.gen for r in runs])
+        self.projections = Streams(generators=[r.projection_gen for r in runs])
 
     def _checkpoint(self) -> None:
         for k, r in enumerate(self.runs):

@@ -1,6 +1,7 @@
 """`scorebench sample` and `scorebench evaluate` end to end on a tiny config (real CLI, real files)."""
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -142,10 +143,14 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
     runs = [RunSpec("toy", "dsm", "vp", s) for s in (0, 1)]
     train_batch(config, runs, tmp_path)
     both = sample_runs(config, runs, sampler, tmp_path)
+    again = sample_runs(config, runs, sampler, tmp_path)  # an unchanged draw is read back, not drawn
+    assert all(r.get("reused") for r in again) and not any(r.get("reused") for r in both)
+    assert all(torch.equal(a["samples"], b["samples"]) for a, b in zip(again, both))
+    shutil.rmtree(tmp_path / "b/samples")
     alone = sample_runs(config, runs[1:], sampler, tmp_path)
     assert [r["stats"]["batched_with"] for r in both] == [2, 2] and alone[0]["stats"]["batched_with"] == 1
     assert (both[1]["samples"] - alone[0]["samples"]).abs().max() < 1e-3
     assert (both[0]["samples"] - both[1]["samples"]).abs().max() > 0.1  # the seeds differ
     unbatched = sample_runs({**config, "batch_seeds": False}, runs, sampler, tmp_path)  # the default
-    assert [r["stats"]["batched_with"] for r in unbatched] == [1, 1]
+    assert [r["stats"]["batched_with"] for r in unbatched] == [1, 1] and not any(r.get("reused") for r in unbatched)
     assert torch.equal(unbatched[1]["samples"], alone[0]["samples"])

@@ -151,7 +151,7 @@ def test_tiny_grid_through_the_slurm_profile_matches_the_local_run_and_a_rerun_s
     assert second.returncode == 0, out2[-4000:]
     assert len(submitted_ids(out2)) == 1 and re.findall(r"^rule (\w+):", out2, re.M) == ["report"], out2[-4000:]
     ids = submitted_ids(out1) + submitted_ids(out2)
-    assert len(ids) >= 5  # reference, train, evaluate_models, sampling group, report (twice)
+    assert len(ids) >= 5  # reference, train, evaluate_models, sample, report (twice)
     seen = states(*ids)
     assert seen.pop(report_job) == "CANCELLED" and set(seen.values()) == {"COMPLETED"}, seen
 

@@ -23,7 +23,6 @@ from scorebench.layout import (
     REFERENCE,
     REPORT,
     RESULTS,
-    SAMPLES,
     SCALING,
     SCALING_SLOPES,
     SUMMARY,
@@ -111,15 +110,21 @@ def benchmark_path(stage, job):
     return f"{LAYOUT.root}/benchmarks/{stage}/{job}.tsv"
 
 
+# per dataset: its training groups' outputs; per (dataset, objective): every run's deciding parameters.
+# Built once: input and params functions run for every job of the DAG.
+MODEL_FILES, GROUP_PARAMS = {}, {}
+for _run in RUNS:
+    MODEL_FILES.setdefault(_run.dataset, set()).add(
+        str(LAYOUT.path(TRAIN_GROUP, dataset=_run.dataset, objective=_run.objective))
+    )
+    GROUP_PARAMS.setdefault((_run.dataset, _run.objective), {})[_run.id] = run_params(
+        CONFIG, _run
+    )
+
+
 def model_files(wildcards):
     """The training groups of a dataset: their jobs write every valid run's model."""
-    return sorted(
-        {
-            str(LAYOUT.path(TRAIN_GROUP, dataset=r.dataset, objective=r.objective))
-            for r in RUNS
-            if r.dataset == wildcards.dataset
-        }
-    )
+    return sorted(MODEL_FILES.get(wildcards.dataset, ()))
 
 
 def reference_input(wildcards):
@@ -137,24 +142,12 @@ def feature_net_input(wildcards):
 def group_params(wildcards):
     """Everything that decides each run of a training group: a change reruns the group's job, which
     retrains exactly the runs whose parameters changed."""
-    return {
-        r.id: run_params(CONFIG, r)
-        for r in RUNS
-        if (r.dataset, r.objective) == (wildcards.dataset, wildcards.objective)
-    }
-
-
-def sampler_params(wildcards):
-    """What decides a sampler's draws on a dataset: its own entry, the sample count and the device."""
-    evaluate = sb_config.section(CONFIG, "evaluate", wildcards.dataset)
-    return {
-        "sampler": CONFIG["samplers"][wildcards.sampler],
-        "draws": {k: evaluate[k] for k in ("n_samples", "device") if k in evaluate},
-    }
+    return GROUP_PARAMS[(wildcards.dataset, wildcards.objective)]
 
 
 def sample_metric_params(wildcards):
-    """What decides a sampler's metric rows: its draws and every evaluate setting (e.g. KID subsets)."""
+    """What decides a sampler's job: its entry and every evaluate setting (draws, KID subsets); runs whose
+    draw did not change are only re-evaluated (evaluate.draw_key)."""
     return {
         "sampler": CONFIG["samplers"][wildcards.sampler],
         "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),

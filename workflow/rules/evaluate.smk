@@ -1,29 +1,3 @@
-rule evaluate_samples:
-    input:
-        samples=LAYOUT.pattern(SAMPLES),
-        reference=reference_input,
-    output:
-        LAYOUT.pattern(METRICS, name="{sampler}"),
-    log:
-        log_path("evaluate", "{dataset}/{sampler}"),
-    benchmark:
-        benchmark_path("evaluate", "{dataset}/{sampler}")
-    conda:
-        "../envs/scorebench.yaml"
-    threads: resource("evaluate", "cpus", 1)
-    resources:
-        **placement("evaluate", gpus("evaluate")),
-        mem_mb=resource("evaluate", "mem_mb", 4000),
-        runtime=resource("evaluate", "runtime", 60),
-        gpu=gpus("evaluate"),
-    params:
-        config=CONFIG_FILE,
-        spec=sample_metric_params,
-    shell:
-        "scorebench evaluate {params.config} --dataset {wildcards.dataset} --sampler {wildcards.sampler}"
-        " > {log} 2>&1"
-
-
 rule evaluate_models:
     input:
         model_files,

@@ -5,7 +5,6 @@ rule report:
             dataset=DATASETS,
             name=METRIC_FILES,
         ),
-        samples=expand(LAYOUT.pattern(SAMPLES), dataset=DATASETS, sampler=SAMPLERS),
         scaling=scaling_tables(),
     output:
         summary=LAYOUT.pattern(SUMMARY),

@@ -1,8 +1,13 @@
+# One job per dataset × sampler draws every run's samples and writes their metric rows in one process
+# (sampling alone takes seconds; a second process would spend as long starting). Each run's samples are
+# kept under samples/<dataset>/<sampler>/ (not a declared output, so a rerun keeps them): a run whose
+# model and draw settings are unchanged is not drawn again, only evaluated.
 rule sample:
     input:
         model_files,
+        reference=reference_input,
     output:
-        directory(LAYOUT.pattern(SAMPLES)),
+        LAYOUT.pattern(METRICS, name="{sampler}"),
     log:
         log_path("sample", "{dataset}/{sampler}"),
     benchmark:
@@ -17,7 +22,7 @@ rule sample:
         gpu=gpus("evaluate"),
     params:
         config=CONFIG_FILE,
-        spec=sampler_params,
+        spec=sample_metric_params,
     shell:
         "scorebench sample {params.config} --dataset {wildcards.dataset} --sampler {wildcards.sampler}"
-        " > {log} 2>&1"
+        " --evaluate > {log} 2>&1"
