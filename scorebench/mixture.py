@@ -70,6 +70,22 @@ class GaussianMixture:
         resp = torch.softmax(logits, dim=1)
         return (resp[..., None] * (-diff / var)).sum(1).reshape(x.shape)
 
+    def condition(self, observed, values) -> "GaussianMixture":
+        """The exact law of the unobserved coordinates given x[observed] = values: again a mixture
+        (diagonal covariances keep coordinates independent within a component), each weight
+        multiplied by its component's likelihood of the observation and renormalised, the means
+        and stds restricted to the unobserved coordinates; the mode labels are kept."""
+        observed = torch.as_tensor(observed, dtype=torch.long).reshape(-1)
+        values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+        missing = torch.tensor([i for i in range(self.dim) if i not in set(observed.tolist())], dtype=torch.long)
+        if len(observed) != len(values) or not len(missing) or not len(observed):
+            raise ConfigError(f"condition: observe between 1 and {self.dim - 1} of {self.dim} coordinates, one value each "
+                              f"(got {len(observed)} indices, {len(values)} values)")
+        mu, s = self.means[:, observed], self.stds[:, observed]
+        loglik = (-0.5 * ((values - mu) / s) ** 2 - torch.log(s) - 0.5 * math.log(2 * math.pi)).sum(1)
+        weights = torch.softmax(torch.log(self.weights) + loglik, dim=0)
+        return GaussianMixture(self.means[:, missing], self.stds[:, missing], weights, self.groups)
+
     def assign_modes(self, x: torch.Tensor) -> torch.Tensor:
         """Mode (group) of highest posterior mass for each row of x."""
         logits, _, _ = self._component_logits(x.double(), 1.0, 0.0)

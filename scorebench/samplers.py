@@ -4,6 +4,8 @@
 `stats` holds `nfe` (score evaluations), `seconds`, `status` ("ok" or "diverged") and, when a
 sampler produced a non-finite state, `diverged_step`: a diverging sampler never raises.
 `callback` receives {"x", "i", "t"} after every step. Any callable s(x, t) is a valid score.
+`project(x, t)`, where a sampler `projects` (every fixed-step one), replaces the state after every
+step and at the start (t = 1), and `project(x, None)` the final samples: inpainting by replacement.
 """
 from __future__ import annotations
 
@@ -58,30 +60,41 @@ class Sampler:
     # rows never interact (fixed steps, per-row noise), so several runs can be drawn as one batch with
     # the same result per run; an adaptive solver's step sizes depend on every row of its batch
     batches_runs = True
+    projects = True  # takes `project` after every step (an adaptive ODE solve has no steps to replace in)
 
     def __call__(self, score_fn, process: NoiseProcess, shape, *, generator: torch.Generator | Streams,
-                 callback: Callable | None = None, device="cpu"):
+                 callback: Callable | None = None, device="cpu", project: Callable | None = None):
         if self.requires_continuous and process.discrete:
             raise ConfigError(f"sampler {self.kind}: needs a continuous-time schedule; {process.kind} is discrete (use ve)")
+        if project is not None and not self.projects:
+            raise ConfigError(f"sampler {self.kind}: cannot replace the state between steps (inpainting by replacement)")
         score = _Counted(score_fn)
         start = time.perf_counter()
         status, step = "ok", None
         x = process.prior_sample(shape, generator, device=device)
         try:
             with torch.no_grad():
-                x = self.run(score, process, x, generator, self._checker(callback))
+                if project is not None:
+                    x = project(x, torch.tensor(1.0))
+                x = self.run(score, process, x, generator, self._checker(callback, project))
+                if project is not None:
+                    x = project(x, None)
         except _Diverged as err:
             status, step = "diverged", err.step
         stats = {"nfe": score.nfe, "seconds": time.perf_counter() - start, "status": status, "diverged_step": step}
         return x, stats
 
     @staticmethod
-    def _checker(callback):
+    def _checker(callback, project=None):
+        """check(x, i, t) after step i: a non-finite state is a divergence; returns the (projected) state."""
         def check(x, i, t):
             if not torch.isfinite(x).all():
                 raise _Diverged(i + 1)
+            if project is not None:
+                x = project(x, t)
             if callback is not None:
                 callback({"x": x, "i": i, "t": t})
+            return x
 
         return check
 
@@ -128,7 +141,7 @@ class Langevin(Sampler):
         t = _level_times(process, 2, self.sigma)[-1]
         for i in range(self.steps):
             x = x + 0.5 * self.step_size * score(x, t) + self.step_size**0.5 * _noise(x, generator)
-            check(x, i, t)
+            x = check(x, i, t)
         return self.final_denoise(score, process, x, t)
 
 
@@ -167,7 +180,7 @@ class AnnealedLangevin(Sampler):
             step = self.epsilon * sigma**2 / sigmas[-1] ** 2
             for _ in range(self.steps_per_level):
                 x = x + 0.5 * step * score(x, t) + step.sqrt() * _noise(x, generator)
-                check(x, i, t)
+                x = check(x, i, t)
                 i += 1
         return self.final_denoise(score, process, x, times[-1])
 
@@ -193,7 +206,7 @@ class EulerMaruyama(Sampler):
         times = process.time_grid(self.steps)
         for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
             x = _reverse_step(score, process, x, t, t_next, generator)
-            check(x, i, t_next)
+            x = check(x, i, t_next)
         return self.final_denoise(score, process, x, times[-1])
 
 
@@ -221,7 +234,7 @@ class PredictorCorrector(Sampler):
             step = 2 * (self.snr * process.marginal_std(t_next)) ** 2
             for _ in range(self.corrector_steps):
                 x = x + step * score(x, t_next) + (2 * step).sqrt() * _noise(x, generator)
-            check(x, i, t_next)
+            x = check(x, i, t_next)
         return self.final_denoise(score, process, x, times[-1])
 
 
@@ -259,6 +272,7 @@ class ProbabilityFlowODE(Sampler):
 
     kind = "ode"
     requires_continuous = True
+    projects = False
 
     def __init__(self, rtol: float = 1e-5, atol: float = 1e-5, method: str = "dopri5", denoise: bool = True):
         _positive(rtol=rtol, atol=atol)
@@ -300,7 +314,7 @@ class Heun(Sampler):
                 x = x + dt * 0.5 * (d + ode_velocity(score, process, x_euler, t_next))
             else:
                 x = x_euler
-            check(x, i, t_next)
+            x = check(x, i, t_next)
         return self.final_denoise(score, process, x, times[-1])
 
 
