@@ -18,6 +18,7 @@ from .registry import Registry
 class DatasetFacts:
     synthetic: bool  # a known density: the oracle, Fisher divergence and NLL gap apply
     dim: int | Callable[[dict], int]  # data dimension, or a function of the config entry
+    image: bool = False  # samples are (C, H, W) images, not vectors: the masks that apply differ
 
 
 def _mixture_dim(spec: dict) -> int:
@@ -38,15 +39,19 @@ DATASETS = _registry("dataset", {
     "moons": DatasetFacts(True, 2),
     "swiss_roll": DatasetFacts(True, 2),
     "checkerboard": DatasetFacts(True, 2),
-    "digits": DatasetFacts(False, 64),
-    "mnist": DatasetFacts(False, 784),
-    "cifar10": DatasetFacts(False, 3072),
+    "digits": DatasetFacts(False, 64, image=True),
+    "mnist": DatasetFacts(False, 784, image=True),
+    "cifar10": DatasetFacts(False, 3072, image=True),
 })
 # kind -> discrete (trains and samples at its levels only)
 SCHEDULES = _registry("schedule", {"ve": False, "ncsn": True, "vp": False, "subvp": False})
 # kind -> needs continuous t (integrates an ODE)
 SAMPLERS = _registry("sampler", {"langevin": False, "ald": False, "em": False, "pc": False, "ode": True, "heun": True})
+UNSTEPPED = ("ode",)  # samplers with no steps to replace the observed coordinates in (an adaptive ODE solve)
 OBJECTIVES = ("dsm", "exact", "ssm", "ssm_vr")
+# conditioning: mask kind -> whether it is for images (else vectors); method kind -> needs the exact score
+MASKS = _registry("mask", {"coordinates": False, "half": True})
+METHODS = _registry("conditioning method", {"replacement": False, "exact": True})
 DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # FID/KID; else raw
 
 
@@ -54,6 +59,11 @@ def dataset_info(spec: dict) -> tuple[bool, int]:
     """(synthetic, dim) of a dataset entry, without loading it."""
     facts = DATASETS.get(spec["kind"])
     return facts.synthetic, facts.dim(spec) if callable(facts.dim) else facts.dim
+
+
+def is_image(spec: dict) -> bool:
+    """Whether a dataset entry's samples are images (C, H, W), without loading it."""
+    return DATASETS.get(spec["kind"]).image
 
 
 def discrete(schedule_kind: str) -> bool:

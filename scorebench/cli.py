@@ -104,6 +104,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_condition(args) -> int:
+    from .evaluate import write_rows
+    from .grid import conditional_file, conditioning, select
+    from .inpainting import conditional_rows
+    from .layout import METRICS, Layout
+
+    config = _load(args.config, args.dataset)
+    sampler = _sampler(config, args.sampler)
+    if conditioning(config) is None or sampler not in conditioning(config)["samplers"]:
+        raise ConfigError(f"--sampler: {sampler} is not one of the config's conditioning.samplers")
+    rows = conditional_rows(config, select(config, dataset=args.dataset), sampler, args.results, args.device)
+    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset,
+                                                               name=conditional_file(sampler)))
+    for r in rows:
+        print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} "
+              f"{r['status']} {r['detail']}".rstrip())
+    return 0
+
+
 def cmd_features(args) -> int:
     from .evaluate import EvaluateConfig
     from .grid import select
@@ -212,6 +231,16 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--sampler", help="evaluate this sampler's samples (default: the models themselves)")
     e.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
     e.set_defaults(func=cmd_evaluate)
+
+    n = verbs.add_parser("condition", help="inpaint with one sampler: every run of a dataset, every mask and method",
+                         description="Complete conditioning.observations test points of DATASET with SAMPLER under "
+                                     "every mask and method of the config's conditioning: section; metric rows into "
+                                     "results/<name>/metrics/<dataset>/conditional.<sampler>.json.")
+    _common(n)
+    n.add_argument("--dataset", required=True, help="dataset entry name in the config")
+    n.add_argument("--sampler", required=True, help="sampler entry name in the config (one of conditioning.samplers)")
+    n.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
+    n.set_defaults(func=cmd_condition)
 
     f = verbs.add_parser("features", help="train a dataset's FID/KID feature network (the digits classifier)",
                          description="Train the classifier whose penultimate features FID/KID use for DATASET into "

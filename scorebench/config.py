@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 from .errors import ConfigError
 
 SCHEMA_FILE = "config.schema.yaml"
+COMPONENTS_FILE = "components.schema.yaml"  # generated: python -m scorebench.components_schema
 GRID = ("datasets", "objectives", "schedules")  # all non-empty (a grid) or all empty (a scaling-only config)
 
 
@@ -58,7 +60,44 @@ def validate(config: dict) -> dict:
     for key, prop in schema()["properties"].items():
         if "default" in prop:
             config.setdefault(key, prop["default"])
+    check_components(config)
     return config
+
+
+@lru_cache(maxsize=1)
+def components() -> dict:
+    """The generated per-kind schema of every entry (scorebench.components_schema)."""
+    return yaml.safe_load(resources.files("scorebench").joinpath("schemas", COMPONENTS_FILE).read_text())
+
+
+def check_components(config: dict) -> None:
+    """Every entry's keys and value types against its kind's constructor (the generated schema),
+    torch-free: an unknown or misspelt key or a wrong type is one line naming its path. An unknown
+    kind is left to the registries' check, which lists the valid ones."""
+    cond = config.get("conditioning", {})
+    entries = [(f"{key}.{name}", key, spec) for key in ("datasets", "schedules", "samplers")
+               for name, spec in config.get(key, {}).items()]
+    entries += [(f"conditioning.{key}.{name}", f"conditioning.{key}", spec) for key in ("masks", "methods")
+                for name, spec in cond.get(key, {}).items()]
+    entries += [(f"objectives.{name}", "objectives", {"kind": name, **params})
+                for name, params in objective_entries(config).items() if name != "oracle" or params]
+    for where, section, spec in entries:
+        kind_schema = components()[section].get(spec["kind"], {} if section != "objectives" else None)
+        if kind_schema is None:  # the oracle takes no parameters
+            raise ConfigError(f"{where}: takes no parameters (got {', '.join(k for k in spec if k != 'kind')})")
+        params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)}
+        errors = sorted(jsonschema.Draft7Validator(kind_schema).iter_errors(params), key=lambda e: len(e.absolute_path))
+        if not errors:
+            continue
+        err = errors[0]
+        if err.validator == "additionalProperties":
+            unknown = sorted(set(err.instance) - set(kind_schema["properties"]))[0]
+            raise ConfigError(f"{where}.{unknown}: unknown key for {section.split('.')[-1].rstrip('s')} kind "
+                              f"{spec['kind']!r}; allowed: {', '.join(sorted(kind_schema['properties'])) or 'none'}")
+        key = ".".join(str(p) for p in err.absolute_path)
+        message = "a number" if err.validator == "anyOf" else err.message
+        raise ConfigError(f"{where}{'.' + key if key else ''}: must be {message}" if err.validator == "anyOf"
+                          else f"{where}{'.' + key if key else ''}: {message}")
 
 
 def has_grid(config: dict) -> bool:

@@ -9,19 +9,21 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from .config import dataset_params, require_positive_ints, section, settings
 from .classifier import load_digits_classifier
-from .catalog import dataset_info
+from .data import Dataset
+from .catalog import dataset_info, is_image
 from .errors import ArtefactError, ConfigError, ScorebenchError
 from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
 from .io import artefact_error, load_torch, provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from .likelihood import bits_per_dim, log_likelihood
-from .metric_info import METRIC_INFO, METRICS, timing_detail
+from .metric_info import METRIC_INFO, MetricInfo, metric_names as info_names, register, summary_metrics, timing_detail
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
 from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
@@ -101,16 +103,51 @@ def trained_failure(record: dict) -> str:
 def metric_names(config: dict, run: RunSpec, sampler: str | None) -> list[str]:
     """The metrics a (run, sampler) reports (sampler None: the model's own), restricted to the
     config's `metrics` list when it has one."""
-    synthetic, _ = dataset_info(dataset_params(config, run.dataset))
-    if sampler is None:
-        names = ["train_seconds", "nll_bits_per_dim"] + (["fisher_divergence", "nll_gap_bits_per_dim"] if synthetic else [])
-    else:
-        names = ["sample_seconds", "nfe", "fid", "kid"] + (["mode_weight_tv", "sliced_wasserstein"] if synthetic else [])
-    wanted = config.get("metrics") or METRICS
-    return [m for m in names if m in wanted]
+    spec = dataset_params(config, run.dataset)
+    return info_names("sample" if sampler else "model", synthetic=dataset_info(spec)[0], image=is_image(spec),
+                      wanted=config.get("metrics"))
 
 
-def _seed(run: RunSpec, salt: str) -> int:
+SampleMetric = Callable[["Drawn"], "float | tuple[float, str]"]
+SAMPLE_METRICS: dict[str, SampleMetric] = {}
+
+
+@dataclass
+class Drawn:
+    """What a metric computed from samples sees: the samples of one (run, sampler) and their context."""
+
+    samples: torch.Tensor
+    dataset: Dataset
+    run: RunSpec
+    evaluate: "EvaluateConfig"
+
+
+def sample_metric(name: str, info: MetricInfo | None = None):
+    """Register `fn(drawn) -> value or (value, detail)` as the metric `name` of every (run, sampler)
+    it applies to (`info`: its declaration, for a metric metric_info does not declare already)."""
+    def add(fn: SampleMetric) -> SampleMetric:
+        if info is not None:
+            register(name, info)
+        SAMPLE_METRICS[name] = fn
+        return fn
+
+    return add
+
+
+@sample_metric("mode_weight_tv")
+def _mode_weight_tv(drawn: Drawn) -> float:
+    return mode_weight_tv(drawn.samples, drawn.dataset)
+
+
+@sample_metric("sliced_wasserstein")
+def _sliced_wasserstein(drawn: Drawn) -> tuple[float, str]:
+    x = drawn.samples
+    ref = drawn.dataset.mixture.sample(len(x), torch.Generator().manual_seed(seed_for(drawn.run, "reference")))
+    sw = sliced_wasserstein(x, ref, n_projections=drawn.evaluate.sw_projections, generator=torch.Generator().manual_seed(0))
+    return sw, f"vs {len(x)} fresh true samples"
+
+
+def seed_for(run: RunSpec, salt: str) -> int:
     """A stable seed per (run seed, purpose), independent of Python's hash randomisation."""
     return run.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(salt)) % 1_000_003
 
@@ -180,7 +217,7 @@ def _draw_batch(config, runs, sampler, results, device) -> list[dict]:
     batched = len(ready) > 1 and draw.batches_runs and _stackable(scores)
     groups = [ready] if batched else [[k] for k in ready]
     for members in groups:
-        gens = [torch.Generator(device).manual_seed(_seed(runs[k], sampler)) for k in members]
+        gens = [torch.Generator(device).manual_seed(seed_for(runs[k], sampler)) for k in members]
         score = _stack([loaded[k][0] for k in members])
         progress = Progress(", ".join(runs[k].id for k in members) + f" {sampler}")
         try:
@@ -237,24 +274,23 @@ def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = 
     stats, x = rec["stats"], rec["samples"]
     rows = [row(run, sampler, "sample_seconds", stats["seconds"], detail=timing_detail(stats.get("batched_with", 1))),
             row(run, sampler, "nfe", stats["nfe"])]
-    dataset = load_dataset(config, run.dataset)
-    if "mode_weight_tv" in names:
-        rows.append(row(run, sampler, "mode_weight_tv", mode_weight_tv(x, dataset)))
-    if "sliced_wasserstein" in names:
-        cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
-        ref = dataset.mixture.sample(len(x), torch.Generator().manual_seed(_seed(run, "reference")))
-        sw = sliced_wasserstein(x, ref, n_projections=cfg.sw_projections, generator=torch.Generator().manual_seed(0))
-        rows.append(row(run, sampler, "sliced_wasserstein", sw, detail=f"vs {len(x)} fresh true samples"))
-    if "fid" in names or "kid" in names:
+    drawn = Drawn(x, load_dataset(config, run.dataset), run, EvaluateConfig.from_dict(section(config, "evaluate", run.dataset)))
+    for name in names:
+        if name in SAMPLE_METRICS:
+            value = SAMPLE_METRICS[name](drawn)
+            value, detail = value if isinstance(value, tuple) else (value, "")
+            rows.append(row(run, sampler, name, value, detail=detail))
+    if "fid" in names or "kid" in names:  # one feature pass gives both
         rows += _fidelity_rows(config, run, sampler, x, results, device)
-    return [r for r in rows if r["metric"] in names]
+    order = {m: k for k, m in enumerate(names)}
+    return sorted((r for r in rows if r["metric"] in order), key=lambda r: order[r["metric"]])
 
 
 def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, results, device=None) -> list[dict]:
     """FID and KID of the samples; a reference or feature net that cannot be had makes them failed rows."""
     cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
     try:
-        score = sample_scores(config, run.dataset, cfg, x, results, seed=_seed(run, sampler), device=device or cfg.device)
+        score = sample_scores(config, run.dataset, cfg, x, results, seed=seed_for(run, sampler), device=device or cfg.device)
     except ScorebenchError as err:
         return [row(run, sampler, m, math.nan, "failed", str(err)) for m in ("fid", "kid")]
     return [row(run, sampler, m, score[m], detail=score["detail"]) for m in ("fid", "kid")]
@@ -266,7 +302,7 @@ def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, dev
     is recorded (failed rows naming the reason) and raised for the caller."""
     cfg = EvaluateConfig.from_dict(section(config, "evaluate", dataset))
     run = RunSpec(dataset, DATA, MODEL, 0)
-    wanted = [m for m in ("fid", "kid") if m in (config.get("metrics") or METRICS)]
+    wanted = [m for m in ("fid", "kid") if m in (config.get("metrics") or summary_metrics())]
     try:
         ref = build_reference(config, dataset, cfg, results, device or cfg.device)
     except ScorebenchError as err:
@@ -296,7 +332,7 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device
                         detail=timing_detail(trained.get("batched_with", 1), f"{trained['steps']} steps")))
     if "fisher_divergence" in names:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
-                               generator=torch.Generator().manual_seed(_seed(run, "fisher")))
+                               generator=torch.Generator().manual_seed(seed_for(run, "fisher")))
         rows.append(row(run, MODEL, "fisher_divergence", fd))
     nll_names = [m for m in names if m.startswith("nll")]
     nll_ok, nll_reason = likelihood_compatible(config, run)
@@ -305,10 +341,10 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device
     if not nll_ok:
         return rows + [row(run, MODEL, m, math.nan, "skipped", nll_reason) for m in nll_names]
     x = dataset.test[: cfg.nll_points].to(device)
-    x = dataset.dequantize(x, torch.Generator(device).manual_seed(_seed(run, "dequantize")))
+    x = dataset.dequantize(x, torch.Generator(device).manual_seed(seed_for(run, "dequantize")))
     divergence = cfg.divergence if cfg.divergence != "auto" else (
         "exact" if dataset.dim <= cfg.exact_divergence_max_dim else "hutchinson")
-    first = _seed(run, "hutchinson")
+    first = seed_for(run, "hutchinson")
     logp, rec = log_likelihood(score, process, x, divergence=divergence, seeds=range(first, first + len(x)))
     bpd = bits_per_dim(logp.cpu(), dataset.dim, dataset.levels)
     if not torch.isfinite(bpd).all():

@@ -17,9 +17,10 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
+from .errors import ArtefactError  # noqa: E402
 from .grid import ORACLE, runs  # noqa: E402
 from .io import load_torch  # noqa: E402
-from .layout import SAMPLE, Layout  # noqa: E402
+from .layout import COMPLETIONS, SAMPLE, Layout  # noqa: E402
 from .metric_info import METRIC_INFO, QUALITY  # noqa: E402
 from .verdict import quality_metric  # noqa: E402
 
@@ -240,4 +241,85 @@ def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> byt
                 lim = 1.5 * float(ref.abs().max())
                 ax.set_xlim(-lim, lim)
                 ax.set_ylim(-lim, lim)
+    return png(fig)
+
+
+def _completions(config: dict, results, dataset: str):
+    """{(objective, schedule, seed, sampler): {label: completions record}} of a dataset's saved inpaintings."""
+    from .grid import conditioning
+
+    layout, found = Layout(results, config["name"]), {}
+    for run in runs(config)[0]:
+        if run.dataset != dataset or run.seed != config["seeds"][0]:
+            continue
+        for sampler in conditioning(config)["samplers"]:
+            path = layout.path(COMPLETIONS, sampler=sampler, **run.fields())
+            if path.exists():
+                try:
+                    found[run.objective, run.schedule, sampler] = load_torch(path)
+                except ArtefactError:
+                    continue
+    return found
+
+
+def conditional(config: dict, results, datasets: dict) -> bytes:
+    """Per 2-d synthetic dataset (rows) and sampler/method/mask (columns): the free coordinate's
+    completions of the first test point, oracle and one trained objective, against the exact
+    conditional density."""
+    from .conditioning import exact_conditional
+
+    panels = []
+    for dataset, ds in datasets.items():
+        if ds.mixture is None or ds.dim != 2:
+            continue
+        for (objective, schedule, _), kept in sorted(_completions(config, results, dataset).items()):
+            panels += [(dataset, ds, objective, schedule, label, rec) for label, rec in kept.items()]
+    if not panels:
+        return empty("no 2-d synthetic dataset was inpainted")
+    labels = sorted({p[4] for p in panels})
+    rows = sorted({(p[0], p[3]) for p in panels})
+    fig, axes = plt.subplots(len(rows), len(labels), figsize=(3.2 * len(labels), 2.6 * len(rows)), squeeze=False)
+    colours = _palette(sorted({p[2] for p in panels}))
+    for dataset, ds, objective, schedule, label, rec in panels:
+        ax = axes[rows.index((dataset, schedule))][labels.index(label)]
+        mask, y = rec["mask"], rec["y"]
+        free = rec["x"].reshape(len(rec["x"]), -1)[:, ~mask.reshape(-1)].reshape(-1).double()
+        cond = exact_conditional(ds.mixture, mask, y)
+        grid = torch.linspace(float(cond.means.min() - 4 * cond.stds.max()), float(cond.means.max() + 4 * cond.stds.max()),
+                              400, dtype=torch.float64)
+        ax.plot(grid.numpy(), cond.log_prob(grid[:, None]).exp().numpy(), color="black", lw=1)
+        ax.hist(free.clamp(float(grid[0]), float(grid[-1])).numpy(), bins=40, density=True, alpha=0.45,
+                color=colours[objective], label=objective)
+        observed = ", ".join(f"x{i} = {float(v):.2f}" for i, v in zip(mask.nonzero().reshape(-1).tolist(),
+                                                                     y.reshape(-1)[mask.reshape(-1)]))
+        ax.set_title(f"{dataset}/{schedule}: {label}\n{observed}", fontsize=8)
+        ax.legend(fontsize=7)
+    return png(fig)
+
+
+def inpainting(config: dict, results, datasets: dict) -> bytes:
+    """Per image dataset and sampler/method/mask (rows): the masked input, completions of the first
+    trained objective's seed, and the original."""
+    strips = []
+    for dataset, ds in datasets.items():
+        if not ds.is_image:
+            continue
+        for (objective, schedule, _), kept in sorted(_completions(config, results, dataset).items()):
+            strips += [(f"{dataset} {objective}/{schedule}: {label}", rec) for label, rec in kept.items()]
+    if not strips:
+        return empty("no image dataset was inpainted")
+    shown = 8
+    fig, axes = plt.subplots(len(strips), shown + 2, figsize=(1.1 * (shown + 2), 1.3 * len(strips)), squeeze=False)
+    for i, (title, rec) in enumerate(strips):
+        y, mask = rec["y"], rec["mask"]
+        images = [torch.where(mask, y, torch.full_like(y, -1.0)), *rec["x"][:shown], y]
+        for j, ax in enumerate(axes[i]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(images):
+                ax.imshow(images[j].clamp(-1, 1).add(1).div(2).permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray")
+        axes[i][0].set_ylabel(title, fontsize=6, rotation=0, ha="right", va="center")
+        if i == 0:
+            axes[i][0].set_title("observed", fontsize=7)
+            axes[i][-1].set_title("original", fontsize=7)
     return png(fig)

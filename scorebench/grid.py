@@ -15,7 +15,7 @@ from .catalog import dataset_info
 from .config import dataset_params, has_grid, objective_entries, section
 from .errors import ConfigError
 from .layout import DATA_METRICS, MODEL_METRICS
-from .metric_info import METRICS
+from .metric_info import summary_metrics
 
 ORACLE = "oracle"
 EXACT_MAX_DIM = 32  # default for objectives.exact.max_dim: d backward passes per step beyond this is slow on CPU
@@ -63,12 +63,81 @@ def check_names(config: dict) -> None:
                 raise ConfigError(
                     f"{key}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; valid: {', '.join(registry.keys())}"
                 )
+    for name in config["samplers"]:
+        if name in (MODEL_METRICS, DATA_METRICS):
+            raise ConfigError(f"samplers.{name}: a reserved name (the {name!r} metrics file of every dataset); "
+                              "rename the sampler")
     for name in objective_entries(config):
         if name not in objective_names():
             raise ConfigError(f"objectives: unknown objective {name!r}; valid: {', '.join(objective_names())}")
     for metric in config.get("metrics", []):
-        if metric not in METRICS:
-            raise ConfigError(f"metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+        if metric not in summary_metrics():
+            raise ConfigError(f"metrics: unknown metric {metric!r}; valid: {', '.join(summary_metrics())}")
+    check_conditioning(config)
+
+
+def conditioning(config: dict) -> dict | None:
+    """The `conditioning:` section with its defaults (samplers: every one), or None when absent."""
+    if "conditioning" not in config:
+        return None
+    return {"samplers": list(config["samplers"]), "observations": 3, "n_samples": 500, **config["conditioning"]}
+
+
+def check_conditioning(config: dict) -> None:
+    """Kinds, samplers and masks of `conditioning:` against the datasets, torch-free: an index out of
+    range, a mask observing every coordinate or none, or one that fits no dataset is refused by key."""
+    cond = conditioning(config)
+    if cond is None:
+        return
+    for key, registry in (("masks", catalog.MASKS), ("methods", catalog.METHODS)):
+        for name, spec in cond[key].items():
+            if spec["kind"] not in registry:
+                raise ConfigError(f"conditioning.{key}.{name}.kind: unknown {registry.concept} {spec['kind']!r}; "
+                                  f"valid: {', '.join(registry.keys())}")
+    for sampler in cond["samplers"]:
+        if sampler not in config["samplers"]:
+            raise ConfigError(f"conditioning.samplers: the config has no sampler {sampler!r}; it has: "
+                              f"{', '.join(config['samplers']) or 'none'}")
+    for name, spec in cond["masks"].items():
+        fits = [d for d in config["datasets"] if catalog.MASKS.get(spec["kind"]) == catalog.is_image(config["datasets"][d])]
+        if not fits:
+            raise ConfigError(f"conditioning.masks.{name}: a {spec['kind']} mask is for "
+                              f"{'images' if catalog.MASKS.get(spec['kind']) else 'vectors'}; no dataset of this config has them")
+        observed = spec.get("observed")
+        if spec["kind"] != "coordinates" or observed is None:
+            continue  # a missing `observed` is refused when the mask is built (run.check_params)
+        if not isinstance(observed, list) or not observed or not all(type(i) is int and i >= 0 for i in observed):
+            raise ConfigError(f"conditioning.masks.{name}.observed: must be a non-empty list of coordinate indices "
+                              f">= 0 (got {observed!r})")
+        for dataset in fits:
+            dim = dataset_info(dataset_params(config, dataset))[1]
+            if not isinstance(dim, int) or dim < 1:
+                continue  # a bad `dim` is the dataset's own error, named when it is built
+            if max(observed) >= dim or len(set(observed)) >= dim:
+                problem = (f"index {max(observed)} is out of range" if max(observed) >= dim
+                           else f"observes all {dim} coordinates, leaving none to generate")
+                raise ConfigError(f"conditioning.masks.{name}.observed: {problem} for dataset {dataset} (d = {dim})")
+
+
+def conditional_cases(config: dict, run: RunSpec, sampler: str) -> list[tuple[str, str, bool, str]]:
+    """(mask, method, ok, reason) of every mask that fits the run's dataset × every method, for a
+    sampler listed in `conditioning.samplers` that can sample the run."""
+    cond = conditioning(config)
+    if cond is None or sampler not in cond["samplers"] or not sample_compatible(config, run, sampler)[0]:
+        return []
+    image = catalog.is_image(config["datasets"][run.dataset])
+    cases = []
+    for mask, mspec in cond["masks"].items():
+        if catalog.MASKS.get(mspec["kind"]) != image:
+            continue
+        for method, spec in cond["methods"].items():
+            ok, reason = True, ""
+            if catalog.METHODS.get(spec["kind"]) and run.objective != ORACLE:
+                ok, reason = False, f"method {method} needs the exact conditional score: the oracle objective only"
+            elif spec["kind"] == "replacement" and config["samplers"][sampler]["kind"] in catalog.UNSTEPPED:
+                ok, reason = False, f"sampler {sampler} has no steps to replace the observed coordinates in"
+            cases.append((mask, method, ok, reason))
+    return cases
 
 
 def check_run(config: dict, run: RunSpec) -> None:
@@ -116,7 +185,13 @@ def fidelity(config: dict) -> bool:
 def metric_files(config: dict) -> list[str]:
     """The metrics/<dataset>/<name>.json files every dataset with a run gets: the model's rows, one per
     sampler, and the real-vs-real floor where FID/KID are computed."""
-    return [MODEL_METRICS, *config["samplers"], *([DATA_METRICS] if fidelity(config) else [])]
+    return [MODEL_METRICS, *config["samplers"], *([DATA_METRICS] if fidelity(config) else []),
+            *(conditional_file(s) for s in (conditioning(config) or {"samplers": []})["samplers"])]
+
+
+def conditional_file(sampler: str) -> str:
+    """The {name} of a sampler's conditional-generation metrics file (a sampler name holds no dot)."""
+    return f"conditional.{sampler}"
 
 
 def seed_batches(runs: list[RunSpec]) -> list[list[RunSpec]]:
@@ -172,4 +247,9 @@ def describe(config: dict) -> str:
                             for s in config["samplers"] if not sample_compatible(config, run, s)[0]})
     lines.append(f"{len(sampler_skips)} sampler × schedule pairs skipped:")
     lines += [f"  {s} on {sched}: {reason}" for sched, s, reason in sampler_skips]
+    if conditioning(config) is not None:
+        cases = [(run, s, *case) for run in valid for s in config["samplers"] for case in conditional_cases(config, run, s)]
+        skips = sorted({(s, mask, method, reason) for _, s, mask, method, ok, reason in cases if not ok})
+        lines.append(f"{sum(ok for *_, ok, _ in cases)} inpainting cases (run × sampler/method/mask); skipped:")
+        lines += [f"  {s}/{method}/{mask}: {reason}" for s, mask, method, reason in skips]
     return "\n".join(lines)

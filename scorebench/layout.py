@@ -20,6 +20,7 @@ TRAIN_GROUP = "runs/{dataset}/{objective}/runs.json"  # what one grouped trainin
 CURVE = RUN + "/curve.csv"  # the truth probe against training seconds (train.CURVE_COLUMNS)
 SAMPLES = "samples/{dataset}/{sampler}"
 SAMPLE = SAMPLES + "/{objective}/{schedule}/seed{seed}.pt"
+COMPLETIONS = "samples/{dataset}/conditional.{sampler}/{objective}/{schedule}/seed{seed}.pt"  # inpainting, per run
 METRICS = "metrics/{dataset}/{name}.json"
 MODEL_METRICS = "model"  # the {name} of a dataset's model-level metrics file
 DATA_METRICS = "data"  # the {name} of a dataset's real-vs-real baseline metrics file
@@ -47,10 +48,18 @@ SCALING_FIGURES = {  # figures/<name> of a config with a scaling: section -> cap
     "scaling_ratios.png": "Step time relative to DSM at each d: exact/DSM and SSM/DSM",
 }
 
+CONDITIONING_FIGURES = {  # figures/<name> of a config with a conditioning: section -> caption
+    "conditional.png": "Inpainting a 2-d dataset with one coordinate observed: each method's completions of the "
+                       "first test point (histogram) against the exact conditional density (line)",
+    "inpainting.png": "Inpainting images: masked input, completions of each method, original",
+}
 
-def figure_files(grid: bool, scaling: bool) -> list[str]:
-    """The figures a report draws: the grid's when the config has one, the scaling study's when asked."""
-    return [*(GRID_FIGURES if grid else ()), *(SCALING_FIGURES if scaling else ())]
+
+def figure_files(grid: bool, scaling: bool, conditioning: bool = False) -> list[str]:
+    """The figures a report draws: the grid's when the config has one, the scaling study's and the
+    inpainting figures when asked."""
+    return [*(GRID_FIGURES if grid else ()), *(SCALING_FIGURES if scaling else ()),
+            *(CONDITIONING_FIGURES if conditioning else ())]
 
 
 class Layout:

@@ -1,6 +1,9 @@
-"""What every summary metric is: its unit, whether it spans decades, and which direction is better.
+"""What every summary metric is: its unit, whether it spans decades, which direction is better, at
+which level it is computed and what it needs (torch-free: the workflow's parse checks names here).
 
-One table that the metric rows, the aggregates, the paired comparisons and the report all read.
+One registry that the metric rows, the aggregates, the paired comparisons and the report all read.
+A metric computed from a sampler's samples registers its computation with
+`evaluate.sample_metric(name, info)`, which also registers it here: one function in one module.
 """
 from __future__ import annotations
 
@@ -13,28 +16,51 @@ class MetricInfo:
     log_scale: bool  # spans decades: compared between objectives as a ratio, drawn on a log axis
     lower_is_better: bool = True
     timing: bool = False  # a wall-clock: seeds timed as one batch share one value, counted once
+    level: str = "sample"  # model (one per run), sample (per run and sampler), conditional, data, curve
+    needs: str | None = None  # "synthetic": a known density; "images": image data; None: any dataset
 
 
 BATCHED = "one timing of a batch of"  # how a shared timing row's detail begins; `shared_timing` reads it
 
 
 METRIC_INFO = {
-    "train_seconds": MetricInfo("seconds", True, timing=True),
+    "train_seconds": MetricInfo("seconds", True, timing=True, level="model"),
+    "nll_bits_per_dim": MetricInfo("bits/dim", False, level="model"),
+    "fisher_divergence": MetricInfo("sigma^2-weighted", True, level="model", needs="synthetic"),
+    "nll_gap_bits_per_dim": MetricInfo("bits/dim", False, level="model", needs="synthetic"),
     "sample_seconds": MetricInfo("seconds", True, timing=True),
     "nfe": MetricInfo("evaluations", True),
-    "nll_bits_per_dim": MetricInfo("bits/dim", False),
-    "nll_gap_bits_per_dim": MetricInfo("bits/dim", False),
-    "fisher_divergence": MetricInfo("sigma^2-weighted", True),
-    "mode_weight_tv": MetricInfo("total variation", False),
-    "sliced_wasserstein": MetricInfo("data units", True),
+    "mode_weight_tv": MetricInfo("total variation", False, needs="synthetic"),
+    "sliced_wasserstein": MetricInfo("data units", True, needs="synthetic"),
     "fid": MetricInfo("squared feature units", True),
     "kid": MetricInfo("squared feature units", False),  # an unbiased estimate: may be negative near 0
-    "feature_accuracy": MetricInfo("fraction", False, lower_is_better=False),
-    "heldout_dsm_loss": MetricInfo("sigma^2-weighted", True),  # training curves on real data only
+    "feature_accuracy": MetricInfo("fraction", False, lower_is_better=False, level="data"),
+    "cond_mode_weight_tv": MetricInfo("total variation", False, level="conditional", needs="synthetic"),
+    "cond_sliced_wasserstein": MetricInfo("data units", True, level="conditional", needs="synthetic"),
+    "cond_label_agreement": MetricInfo("fraction", False, lower_is_better=False, level="conditional", needs="images"),
+    "heldout_dsm_loss": MetricInfo("sigma^2-weighted", True, level="curve"),  # training curves on real data only
 }
-CURVE_ONLY = ("heldout_dsm_loss",)
 QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric in the report: the first it has
-METRICS = tuple(m for m in METRIC_INFO if m not in CURVE_ONLY)  # every metric name a summary row can carry: the config's `metrics` choose among them
+
+
+def register(name: str, info: MetricInfo) -> None:
+    """Declare a metric (its name becomes valid in a config's `metrics:` list)."""
+    if name in METRIC_INFO and METRIC_INFO[name] != info:
+        raise ValueError(f"metric {name!r} is declared twice, differently")
+    METRIC_INFO[name] = info
+
+
+def summary_metrics() -> list[str]:
+    """Every metric name a summary row can carry: the config's `metrics` choose among them."""
+    return [m for m, info in METRIC_INFO.items() if info.level != "curve"]
+
+
+def metric_names(level: str, *, synthetic: bool, image: bool, wanted=()) -> list[str]:
+    """The metrics of `level` that apply to a dataset, in registration order, restricted to `wanted`
+    (a config's `metrics:` list; empty: all)."""
+    fits = {None: True, "synthetic": synthetic, "images": image}
+    return [m for m, info in METRIC_INFO.items() if info.level == level and fits[info.needs]
+            and (not wanted or m in wanted)]
 
 
 def shared_timing(metric: str, detail) -> bool:

@@ -13,10 +13,17 @@ import math
 import torch
 from torch import nn
 
+from .errors import ConfigError
 from .registry import Registry, build
 from .sde import NoiseProcess, _bcast
 
 NETS: Registry = Registry("network")
+
+
+def _positive_ints(**values) -> None:
+    for key, value in values.items():
+        if type(value) is not int or value < 1:
+            raise ConfigError(f"{key}: must be an integer >= 1 (got {value!r})")
 
 
 class FourierEmbedding(nn.Module):
@@ -56,7 +63,8 @@ class MLP(nn.Module):
 
     batches_members = True
 
-    def __init__(self, shape, width=128, depth=3, emb=64, members=1):
+    def __init__(self, shape, width: int = 128, depth: int = 3, emb: int = 64, members=1):
+        _positive_ints(width=width, depth=depth, emb=emb)
         super().__init__()
         d = math.prod(shape)
         self.members = members
@@ -105,7 +113,10 @@ class UNet(nn.Module):
 
     batches_members = False
 
-    def __init__(self, shape, channels=(32, 64), emb=128):
+    def __init__(self, shape, channels: list = (32, 64), emb: int = 128):
+        if not isinstance(channels, (list, tuple)) or not channels:
+            raise ConfigError(f"channels: must be a non-empty list of integers (got {channels!r})")
+        _positive_ints(emb=emb, **{f"channels[{k}]": c for k, c in enumerate(channels)})
         super().__init__()
         cin, h, w = shape
         self.embed = nn.Sequential(FourierEmbedding(emb), nn.Linear(emb, emb), nn.SiLU())
@@ -165,6 +176,8 @@ def build_backbone(spec: dict, shape: tuple[int, ...], members: int = 1) -> nn.M
     """Backbone from `{kind: mlp|unet, ...}`; default: MLP for vectors, U-Net for images. `members`
     > 1 builds an ensemble of independent networks (backbones whose `batches_members` is true)."""
     spec = {"kind": _default_kind(shape), **(spec or {})}
+    if spec["kind"] not in NETS:
+        raise ConfigError(f"train.net.kind: unknown network {spec['kind']!r}; valid: {', '.join(NETS.keys())}")
     batched = NETS.get(spec["kind"]).batches_members
     if members > 1 and not batched:
         raise ValueError(f"network {spec['kind']!r} holds one member, not {members}")

@@ -53,6 +53,8 @@ def build(registry: Registry, spec: dict, where: str, **context):
     if "kind" not in spec:
         raise ConfigError(f"{where}: missing 'kind'; valid: {', '.join(registry.keys())}")
     kind = spec.pop("kind")
+    if kind not in registry:
+        raise ConfigError(f"{where}.kind: unknown {registry.concept} {kind!r}; valid: {', '.join(registry.keys())}")
     factory = registry.get(kind)
     accepted = inspect.signature(factory).parameters
     for key, value in spec.items():  # YAML 1.1 reads 1e-5 (no dot) as a string: a float parameter takes it

@@ -24,6 +24,7 @@ from .layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from .objectives import build_objective
 from .sde import NoiseProcess, build_process
 from .metrics import curve_probe
+from .nets import build_backbone
 from .oracle import OracleScore
 from .train import CURVE_COLUMNS, Member, TrainConfig, curve_steps, train, write_csv
 
@@ -41,11 +42,19 @@ def check_params(config: dict, datasets: list[str] | None = None) -> None:
             build_objective(name, objective_params(config, name))
     for name, spec in config["samplers"].items():
         build_sampler(name, spec)
+    if "conditioning" in config:
+        from .conditioning import build_mask, build_method
+
+        for name, spec in config["conditioning"]["masks"].items():
+            build_mask(name, spec)
+        for name, spec in config["conditioning"]["methods"].items():
+            build_method(name, spec)
     for dataset in config["datasets"] if datasets is None else datasets:
-        TrainConfig.from_dict(section(config, "train", dataset))
+        train = TrainConfig.from_dict(section(config, "train", dataset))
         EvaluateConfig.from_dict(section(config, "evaluate", dataset))
         for schedule, spec in config["schedules"].items():
-            _prepared(dataset, _key(dataset_params(config, dataset)), schedule, _key(spec))
+            data, _ = _prepared(dataset, _key(dataset_params(config, dataset)), schedule, _key(spec))
+        build_backbone(train.net, data.shape)  # the network's keys and sizes (a small MLP or U-Net: milliseconds)
 
 
 def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:

@@ -122,7 +122,7 @@ class VE(NoiseProcess):
 
     kind = "ve"
 
-    def __init__(self, sigma_min=0.01, sigma_max="auto", train=None):
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float | str = "auto", train=None):
         self.sigma_max, provenance = _resolve_sigma_max(sigma_max, train)
         self.sigma_min = float(sigma_min)
         if not 0 < self.sigma_min < self.sigma_max:
@@ -158,7 +158,7 @@ class NCSN(VE):
     kind = "ncsn"
     discrete = True
 
-    def __init__(self, sigma_min=0.01, sigma_max="auto", levels=10, train=None):
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float | str = "auto", levels: int = 10, train=None):
         if levels < 2:
             raise ConfigError(f"levels: must be >= 2 (got {levels})")
         super().__init__(sigma_min, sigma_max, train)

@@ -55,6 +55,8 @@ class TrainConfig:
             except (TypeError, ValueError):
                 raise ConfigError(f"train.{key}: must be a number (got {getattr(cfg, key)!r})") from None
         require_positive_ints(cfg, "train", ("steps", "batch_size", "checkpoint_every", "log_every", "curve_points"))
+        if not isinstance(cfg.net, dict):
+            raise ConfigError(f"train.net: must be a mapping {{kind: mlp|unet, ...}} (got {cfg.net!r})")
         if not cfg.lr > 0:
             raise ConfigError(f"train.lr: must be > 0 (got {cfg.lr})")
         if not 0 <= cfg.ema < 1:
@@ -210,7 +212,7 @@ class _Batch:
                     self.runs = []
                     break
             self.opt.zero_grad(set_to_none=True)
-            losses[alive].sum().backward()
+            (losses.sum() if len(alive) == n else losses[alive].sum()).backward()
             if len(alive) < n:
                 self._keep(alive)
                 values = [values[k] for k in alive]

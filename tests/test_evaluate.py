@@ -154,3 +154,44 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
     unbatched = sample_runs({**config, "batch_seeds": False}, runs, sampler, tmp_path)  # the default
     assert [r["stats"]["batched_with"] for r in unbatched] == [1, 1] and not any(r.get("reused") for r in unbatched)
     assert torch.equal(unbatched[1]["samples"], alone[0]["samples"])
+
+
+def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
+    """Adding a metric is one registered function: declared and computed by `sample_metric`, it is a
+    valid `metrics:` name, a row of every (run, sampler), a column of summary.csv and a table of the
+    report (here the norm of the samples' mean, against its exact value for the oracle)."""
+    from scorebench import config as cfgmod
+    from scorebench.evaluate import SAMPLE_METRICS, evaluate_runs, sample_metric, sample_runs, write_rows
+    from scorebench.grid import RunSpec
+    from scorebench.layout import METRICS, MODEL_METRICS, Layout
+    from scorebench.metric_info import METRIC_INFO, MetricInfo
+    from scorebench.report import build_report
+    from scorebench.run import train_batch
+
+    @sample_metric("mean_norm", MetricInfo("data units", False, needs="synthetic"))
+    def mean_norm(drawn):
+        return float(drawn.samples.mean(0).norm()), "‖sample mean‖"
+
+    try:
+        config = cfgmod.validate({
+            "name": "m", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["oracle"],
+            "schedules": {"vp": {"kind": "vp"}}, "samplers": {"em": {"kind": "em", "steps": 100}},
+            "metrics": ["train_seconds", "sample_seconds", "mean_norm"], "evaluate": {"n_samples": 2000}})
+        runs = [RunSpec("toy", "oracle", "vp", 0)]
+        train_batch(config, runs, tmp_path)
+        sample_runs(config, runs, "em", tmp_path)
+        layout = Layout(tmp_path, "m")
+        for sampler in ("em", None):
+            write_rows(evaluate_runs(config, runs, sampler, tmp_path),
+                       layout.path(METRICS, dataset="toy", name=sampler or MODEL_METRICS))
+        build_report(config, tmp_path)
+        import pandas as pd
+
+        summary = pd.read_csv(layout.root / "summary.csv")
+        got = summary[summary.metric == "mean_norm"]
+        # the toy's mean is (⅕·(−5) + ⅘·5)(1, 1) = (3, 3): norm 4.24; the SE of a mean of 2000 samples ≈ 0.1
+        assert len(got) == 1 and got.unit.iloc[0] == "data units" and abs(got.value.iloc[0] - 18 ** 0.5) < 0.4, got
+        assert "<h3>mean_norm <small>(data units)</small></h3>" in (layout.root / "report.html").read_text()
+    finally:
+        METRIC_INFO.pop("mean_norm", None)
+        SAMPLE_METRICS.pop("mean_norm", None)

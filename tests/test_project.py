@@ -33,9 +33,15 @@ def test_the_catalog_states_what_the_registries_hold():
     assert catalog.DATASETS.keys() == DATASETS.keys() and sorted(catalog.OBJECTIVES) == OBJECTIVES.keys()
     assert {k: catalog.SCHEDULES.get(k) for k in catalog.SCHEDULES} == {k: PROCESSES.get(k).discrete for k in PROCESSES}
     assert {k: catalog.SAMPLERS.get(k) for k in catalog.SAMPLERS} == {k: SAMPLERS.get(k).requires_continuous for k in SAMPLERS}
+    from scorebench.conditioning import MASKS, METHODS, build_mask
+
+    assert [k for k in SAMPLERS if not SAMPLERS.get(k).projects] == list(catalog.UNSTEPPED)
+    assert catalog.MASKS.keys() == MASKS.keys() and catalog.METHODS.keys() == METHODS.keys()
+    assert len(build_mask("m", {"kind": "half"})((1, 8, 8)).shape) == 3 and catalog.MASKS.get("half")  # for images
     for kind in ("ncsn_toy", "ring", "moons", "swiss_roll", "checkerboard", "digits"):
         data = build_dataset(kind, {"kind": kind})
         assert catalog.dataset_info({"kind": kind}) == (data.mixture is not None, data.dim), kind
+        assert catalog.is_image({"kind": kind}) == data.is_image, kind
     data = build_dataset("g", {"kind": "gaussian_mixture", "dim": 5})
     assert catalog.dataset_info({"kind": "gaussian_mixture", "dim": 5}) == (True, data.dim) and isinstance(data.train, torch.Tensor)
     probe = ("import sys; from scorebench import grid, layout, config, catalog; "
@@ -58,3 +64,13 @@ def test_every_schema_pattern_is_explained_in_words():
 
     found = set(patterns(cfgmod.schema()))
     assert found and found <= set(cfgmod.PATTERN_RULES), found - set(cfgmod.PATTERN_RULES)
+
+
+def test_the_generated_component_schema_is_the_codes():
+    """scorebench/schemas/components.schema.yaml (what the workflow's parse checks entries against)
+    is what the registries' constructors say; regenerate with `python -m scorebench.components_schema`."""
+    from importlib import resources
+
+    from scorebench.components_schema import FILE, text
+
+    assert resources.files("scorebench").joinpath("schemas", FILE).read_text() == text()

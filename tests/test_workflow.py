@@ -335,3 +335,63 @@ def test_a_scaling_only_config_measures_and_reports_the_study(tmp_path, write_co
     assert html.count("<img") == 3 and "exact/dsm" in html and "slope_over_ssm" in html
     assert sorted(p.name for p in (root / "figures").iterdir()) == ["scaling_memory.png", "scaling_ratios.png",
                                                                     "scaling_time.png"]
+
+
+def conditioning_config() -> dict:
+    """The toy with DSM and the oracle on VP, EM and the ODE, both inpainting methods."""
+    config = tiny_config(n_samples=200, nll_points=50)
+    config.update(seeds=[0, 1], schedules={"vp": {"kind": "vp"}}, metrics=[
+        "train_seconds", "mode_weight_tv", "cond_mode_weight_tv", "cond_sliced_wasserstein"],
+        samplers={"em": {"kind": "em", "steps": 100}, "ode": {"kind": "ode"}},
+        conditioning={"masks": {"x0": {"kind": "coordinates", "observed": [0]}},
+                      "methods": {"replacement": {"kind": "replacement"}, "exact": {"kind": "exact"}},
+                      "observations": 2, "n_samples": 300})
+    config["train"].update(steps=200)
+    return config
+
+
+@pytest.mark.slow
+def test_inpainting_runs_end_to_end_and_without_it_the_rows_are_as_before(tmp_path, write_config):
+    config = conditioning_config()
+    snakemake(tmp_path, "--cores", "2", "--configfile", write_config(config))
+    df = pd.read_csv(tmp_path / "results/tiny/summary.csv")
+    cond = df[df.metric.str.startswith("cond_")].set_index(["objective", "sampler", "seed", "metric"])
+    assert set(cond.index.get_level_values("sampler")) == {"em/replacement/x0", "em/exact/x0", "ode/replacement/x0",
+                                                           "ode/exact/x0"}
+    ok = cond[cond.status == "ok"]
+    assert set(ok.index.droplevel(["seed", "metric"])) == {("dsm", "em/replacement/x0"), ("oracle", "em/replacement/x0"),
+                                                           ("oracle", "em/exact/x0"), ("oracle", "ode/exact/x0")}
+    assert "oracle objective only" in cond.loc[("dsm", "em/exact/x0")].detail.iloc[0]
+    assert "no steps to replace" in cond.loc[("oracle", "ode/replacement/x0")].detail.iloc[0]
+    # the oracle's exact completions are the exact conditional up to sampling noise (the toy's test points
+    # sit in one mode: TV ~ 0); tests/test_conditioning.py holds the thresholds for a two-mode case
+    assert (ok.loc[("oracle", "em/exact/x0")].xs("cond_mode_weight_tv", level="metric").value < 0.05).all()
+    page = (tmp_path / "results/tiny/report.html").read_text()
+    assert 'id="conditional"' in page and "the conditioning method's own error" in page
+    for name in ("conditional.png", "inpainting.png"):
+        assert (tmp_path / "results/tiny/figures" / name).stat().st_size > 0
+
+    del config["conditioning"]  # the same benchmark without it: nothing retrains or resamples, rows as before
+    out = snakemake(tmp_path, "--cores", "2", "--configfile", write_config(config))
+    assert re.findall(r"^rule (\w+):", out.stdout + out.stderr, re.M) == ["report"]
+    after = pd.read_csv(tmp_path / "results/tiny/summary.csv")
+    before = df[~df.metric.str.startswith("cond_")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, before)
+
+
+@pytest.mark.parametrize("change,named", [
+    (lambda c: c["conditioning"]["masks"]["x0"].update(observed=[0, 1]), "conditioning.masks.x0.observed: observes all 2"),
+    (lambda c: c["conditioning"]["masks"]["x0"].update(observed=[]), "conditioning.masks.x0.observed"),
+    (lambda c: c["conditioning"]["masks"]["x0"].update(observed=[5]), "conditioning.masks.x0.observed: index 5 is out"),
+    (lambda c: c["conditioning"]["methods"].update(dps={"kind": "dps"}), "conditioning.methods.dps.kind: unknown"),
+    (lambda c: c["conditioning"]["masks"].update(h={"kind": "half"}), "conditioning.masks.h: a half mask is for images"),
+    (lambda c: c["conditioning"].update(samplers=["pc"]), "conditioning.samplers: the config has no sampler 'pc'"),
+])
+def test_a_bad_conditioning_section_is_refused_by_key_before_any_job(tmp_path, write_config, change, named):
+    config = conditioning_config()
+    change(config)
+    proc = snakemake(tmp_path, "--dry-run", "--configfile", write_config(config), check=False)
+    output = proc.stdout + proc.stderr
+    message = [line for line in output.splitlines() if line.startswith("scorebench: error:")]
+    assert proc.returncode != 0 and "Traceback" not in output
+    assert len(message) == 1 and named in message[0], output

@@ -1,7 +1,8 @@
 # Helpers shared by the rules: validate the config, expand the grid, resolve paths and resources.
-# The parse imports no torch (a dry run of a large grid takes seconds): the schema, the registries'
-# names (scorebench.catalog) and the grid here; every component's parameters are checked by building
-# it when a run starts (onstart, before any job) and again in each job.
+# The parse imports no torch (a dry run of a large grid takes seconds): the schema, every entry's keys
+# and types (the generated per-kind schema), the registries' names (scorebench.catalog) and the grid
+# here; ranges are checked by building every component when a run starts (onstart, before any job)
+# and again in each job.
 import sys
 
 import yaml
@@ -154,6 +155,17 @@ def sample_metric_params(wildcards):
     }
 
 
+def condition_params(wildcards):
+    """What decides a sampler's inpainting rows: its entry, the conditioning section, the evaluate device."""
+    return {
+        "sampler": CONFIG["samplers"][wildcards.sampler],
+        "conditioning": CONFIG["conditioning"],
+        "device": sb_config.section(CONFIG, "evaluate", wildcards.dataset).get(
+            "device"
+        ),
+    }
+
+
 def reference_params(wildcards):
     """What decides a dataset's FID/KID reference and floor: its data and its evaluate settings."""
     return {
@@ -180,8 +192,9 @@ def placement(stage, gpu=0):
     model = where.pop("gpu_model", None)
     if model is None:
         return where
-    count = gpu if callable(gpu) else lambda wildcards: gpu
-    return where | {"gpu_model": lambda wildcards: model if count(wildcards) else ""}
+    if not callable(gpu):
+        return where | {"gpu_model": model if gpu else ""}
+    return where | {"gpu_model": lambda wildcards: model if gpu(wildcards) else ""}
 
 
 def every_core():
@@ -193,12 +206,17 @@ def every_core():
 
 
 def gpus(section):
-    """1 when the config asks this stage for a CUDA device, else 0 (the same rule runs on CPU)."""
-
-    def count(wildcards):
-        device = sb_config.section(CONFIG, section, wildcards.dataset).get(
-            "device", "cpu"
+    """1 when the config asks this stage for a CUDA device, else 0 (the same rule runs on CPU): a
+    number when every dataset agrees (Snakemake evaluates a function once per job), else a function
+    of the job's dataset."""
+    counts = {
+        name: int(
+            str(
+                sb_config.section(CONFIG, section, name).get("device", "cpu")
+            ).startswith("cuda")
         )
-        return 1 if str(device).startswith("cuda") else 0
-
-    return count
+        for name in CONFIG["datasets"]
+    }
+    if len(set(counts.values())) <= 1:
+        return next(iter(counts.values()), 0)
+    return lambda wildcards: counts[wildcards.dataset]

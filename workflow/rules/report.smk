@@ -26,7 +26,11 @@ rule report:
                 caption=f"../report/{name.removesuffix('.png')}.rst",
                 category="Figures",
             )
-            for name in figure_files(sb_config.has_grid(CONFIG), "scaling" in CONFIG)
+            for name in figure_files(
+                sb_config.has_grid(CONFIG),
+                "scaling" in CONFIG,
+                "conditioning" in CONFIG,
+            )
         ],
     log:
         log_path("report", "report"),
