@@ -26,6 +26,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=RESULTS, help=f"results root (default: {RESULTS})")
 
 
+def _job(p: argparse.ArgumentParser, sampler: str | None = None, required: bool = True) -> None:
+    """The arguments of a verb that works on one dataset (and, where `sampler` gives its help, one
+    sampler) on a device."""
+    _common(p)
+    p.add_argument("--dataset", required=True, help="dataset entry name in the config")
+    if sampler is not None:
+        p.add_argument("--sampler", required=required, help=sampler)
+    p.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
+
+
 def _load(path, dataset: str | None = None):
     """The validated config, every component's parameters checked (one line naming a bad key): all
     datasets, or the one a job works on (each is built, and kept for the job)."""
@@ -86,14 +96,23 @@ def cmd_sample(args) -> int:
 
 
 def _write_metrics(config: dict, dataset: str, sampler: str | None, runs: list, args) -> None:
-    """Evaluate `runs` with `sampler` (None: the models) into the dataset's metrics file and print the rows."""
-    from .evaluate import evaluate_runs, write_rows
-    from .layout import METRICS, MODEL_METRICS, Layout
+    """Evaluate `runs` with `sampler` (None: the models) into the dataset's metrics file."""
+    from .evaluate import evaluate_runs
+    from .layout import MODEL_METRICS
 
-    rows = evaluate_runs(config, runs, sampler, args.results, args.device)
-    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=dataset, name=sampler or MODEL_METRICS))
+    _save_rows(config, dataset, sampler or MODEL_METRICS, evaluate_runs(config, runs, sampler, args.results, args.device),
+               args.results)
+
+
+def _save_rows(config: dict, dataset: str, name: str, rows: list[dict], results) -> None:
+    """Write metric rows to metrics/<dataset>/<name>.json and print one line per row."""
+    from .evaluate import write_rows
+    from .layout import METRICS, Layout
+
+    write_rows(rows, Layout(results, config["name"]).path(METRICS, dataset=dataset, name=name))
     for r in rows:
-        print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} {r['status']}")
+        print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} "
+              f"{r['status']} {r['detail']}".rstrip())
 
 
 def cmd_evaluate(args) -> int:
@@ -105,21 +124,15 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_condition(args) -> int:
-    from .evaluate import write_rows
     from .grid import conditional_file, conditioning, select
     from .inpainting import conditional_rows
-    from .layout import METRICS, Layout
 
     config = _load(args.config, args.dataset)
     sampler = _sampler(config, args.sampler)
     if conditioning(config) is None or sampler not in conditioning(config)["samplers"]:
         raise ConfigError(f"--sampler: {sampler} is not one of the config's conditioning.samplers")
     rows = conditional_rows(config, select(config, dataset=args.dataset), sampler, args.results, args.device)
-    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset,
-                                                               name=conditional_file(sampler)))
-    for r in rows:
-        print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} "
-              f"{r['status']} {r['detail']}".rstrip())
+    _save_rows(config, args.dataset, conditional_file(sampler), rows, args.results)
     return 0
 
 
@@ -213,10 +226,7 @@ def parser() -> argparse.ArgumentParser:
     s = verbs.add_parser("sample", help="sample every run of one dataset with one sampler",
                          description="Draw evaluate.n_samples samples from every valid run of DATASET with SAMPLER "
                                      "into results/<name>/samples/<dataset>/<sampler>/.")
-    _common(s)
-    s.add_argument("--dataset", required=True, help="dataset entry name in the config")
-    s.add_argument("--sampler", required=True, help="sampler entry name in the config")
-    s.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
+    _job(s, "sampler entry name in the config")
     s.add_argument("--evaluate", action="store_true",
                    help="then write the sampler's metric rows (what `scorebench evaluate --sampler` does) in the "
                         "same process: the workflow's one job per dataset and sampler")
@@ -226,20 +236,14 @@ def parser() -> argparse.ArgumentParser:
                          description="Without --sampler: the models' metrics (training time, Fisher divergence, NLL) "
                                      "into results/<name>/metrics/<dataset>/model.json; with --sampler: that "
                                      "sampler's sample metrics into .../<sampler>.json.")
-    _common(e)
-    e.add_argument("--dataset", required=True, help="dataset entry name in the config")
-    e.add_argument("--sampler", help="evaluate this sampler's samples (default: the models themselves)")
-    e.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
+    _job(e, "evaluate this sampler's samples (default: the models themselves)", required=False)
     e.set_defaults(func=cmd_evaluate)
 
     n = verbs.add_parser("condition", help="inpaint with one sampler: every run of a dataset, every mask and method",
                          description="Complete conditioning.observations test points of DATASET with SAMPLER under "
                                      "every mask and method of the config's conditioning: section; metric rows into "
                                      "results/<name>/metrics/<dataset>/conditional.<sampler>.json.")
-    _common(n)
-    n.add_argument("--dataset", required=True, help="dataset entry name in the config")
-    n.add_argument("--sampler", required=True, help="sampler entry name in the config (one of conditioning.samplers)")
-    n.add_argument("--device", help="torch device (default: the config's evaluate.device, else cpu)")
+    _job(n, "sampler entry name in the config (one of conditioning.samplers)")
     n.set_defaults(func=cmd_condition)
 
     f = verbs.add_parser("features", help="train a dataset's FID/KID feature network (the digits classifier)",
@@ -253,9 +257,7 @@ def parser() -> argparse.ArgumentParser:
                          description="Cache the reference statistics of DATASET's train split in "
                                      "results/<name>/features/<dataset>/reference.pt and write the real-vs-real "
                                      "baseline rows (objective `data`) to results/<name>/metrics/<dataset>/data.json.")
-    _common(q)
-    q.add_argument("--dataset", required=True, help="dataset entry name in the config")
-    q.add_argument("--device", help="torch device for the features (default: the config's evaluate.device, else cpu)")
+    _job(q)
     q.add_argument("--record-failure", action="store_true",
                    help="a missing or corrupt file (dataset, weights) becomes failed rows (exit 0) instead of exit 2")
     q.set_defaults(func=cmd_reference)
