@@ -206,7 +206,7 @@ def every_core():
 
 
 def gpus(section):
-    """1 when the config asks this stage for a CUDA device, else 0 (the same rule runs on CPU): a
+    """1 when the config asks this stage for a CUDA device, else 0 (the same rule runs on CPU). A
     number when every dataset agrees (Snakemake evaluates a function once per job), else a function
     of the job's dataset."""
     counts = {
@@ -219,4 +219,8 @@ def gpus(section):
     }
     if len(set(counts.values())) <= 1:
         return next(iter(counts.values()), 0)
-    return lambda wildcards: counts[wildcards.dataset]
+
+    def count(wildcards):
+        return counts[wildcards.dataset]
+
+    return count
