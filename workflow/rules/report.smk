@@ -45,5 +45,7 @@ rule report:
         runtime=resource("report", "runtime", 30),
     params:
         config=CONFIG_FILE,
+        # the page embeds the config and its sections decide the tables: any change rebuilds it
+        spec=CONFIG,
     shell:
         "scorebench report {params.config} > {log} 2>&1"
