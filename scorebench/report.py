@@ -202,14 +202,18 @@ def _conditional_section(agg: pd.DataFrame, figures: dict[str, bytes]) -> str:
                      ")</small></h3>" + _html_table(part.pivot_table(index=["objective", "schedule"], columns="sampler",
                                                                      values="cell", aggfunc="first", sort=False)))
         oracle = part[(part.objective == ORACLE) & (part.status == "ok")]
-        by_method = {}
+        cells = {}  # (schedule, sampler, mask) -> method -> estimate
         for r in oracle.itertuples():
-            by_method.setdefault(r.sampler.split("/")[1], []).append(r.estimate)
-        if len(by_method) > 1:
-            means = {m: sum(v) / len(v) for m, v in by_method.items()}
+            sampler, method, mask = r.sampler.split("/")
+            cells.setdefault((r.schedule, sampler, mask), {})[method] = r.estimate
+        methods = set().union(*cells.values()) if cells else set()
+        shared = [c for c in cells.values() if set(c) == methods]  # cells every method ran in
+        if len(methods) > 1 and shared:
+            means = {m: sum(c[m] for c in shared) / len(shared) for m in methods}
             parts.append("<p class='sentence'>With the exact score, " + "; ".join(
                 f"{html.escape(m)} scores {fmt(v)}" for m, v in sorted(means.items(), key=lambda kv: kv[1]))
-                + f" on average over samplers and schedules: the gap is the conditioning method's own error.</p>")
+                + f" (mean over the {len(shared)} sampler × schedule cells where every method ran): the gap is "
+                "the conditioning method's own error.</p>")
     parts += [_figure(name, figures[name]) for name in CONDITIONING_FIGURES if name in figures]
     return "".join(parts) + "</section>"
 
