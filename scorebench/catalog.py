@@ -49,9 +49,17 @@ SCHEDULES = _registry("schedule", {"ve": False, "ncsn": True, "vp": False, "subv
 SAMPLERS = _registry("sampler", {"langevin": False, "ald": False, "em": False, "pc": False, "ode": True, "heun": True})
 UNSTEPPED = ("ode",)  # samplers with no steps to replace the observed coordinates in (an adaptive ODE solve)
 OBJECTIVES = ("dsm", "exact", "ssm", "ssm_vr")
-# conditioning: mask kind -> whether it is for images (else vectors); method kind -> needs the exact score
+# conditioning: mask kind -> whether it is for images (else vectors)
 MASKS = _registry("mask", {"coordinates": False, "half": True})
-METHODS = _registry("conditioning method", {"replacement": False, "exact": True})
+
+
+@dataclass(frozen=True)
+class MethodFacts:
+    needs_exact: bool  # the exact conditional score: the oracle of a synthetic dataset only
+    needs_steps: bool  # acts between a sampler's steps: not with the UNSTEPPED samplers
+
+
+METHODS = _registry("conditioning method", {"replacement": MethodFacts(False, True), "exact": MethodFacts(True, False)})
 DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # FID/KID; else raw
 
 

@@ -70,7 +70,11 @@ class Half:
 
 class Method:
     """Draws n completions of one observation y (observed where `mask`) with a sampler; which
-    (objective, sampler) pairs a method fits is the grid's `conditional_cases` (torch-free)."""
+    (objective, sampler) pairs a method fits is the grid's `conditional_cases` (torch-free), from
+    these facts (catalog.METHODS states them for the parse; a test keeps the two equal)."""
+
+    needs_exact = False  # the exact conditional score: the oracle only
+    needs_steps = False  # acts between a sampler's steps
 
     def draw(self, sampler, score, process, mask, y, n, *, generator, device="cpu", mixture=None):
         raise NotImplementedError
@@ -80,7 +84,7 @@ class Method:
 class Replacement(Method):
     """Overwrite the observed coordinates with α(t) y + σ(t) z after every step (score_sde's inpainter)."""
 
-    kind = "replacement"
+    needs_steps = True
 
     def draw(self, sampler, score, process, mask, y, n, *, generator, device="cpu", mixture=None):
         mask, y = mask.to(device), y.to(device)
@@ -98,7 +102,7 @@ class Replacement(Method):
 class ExactConditional(Method):
     """Sample the unobserved coordinates with the exact score of the conditional mixture (oracle only)."""
 
-    kind = "exact"
+    needs_exact = True
 
     def draw(self, sampler, score, process, mask, y, n, *, generator, device="cpu", mixture=None):
         flat = mask.reshape(-1)

@@ -82,9 +82,11 @@ def check_components(config: dict) -> None:
     entries += [(f"objectives.{name}", "objectives", {"kind": name, **params})
                 for name, params in objective_entries(config).items() if name != "oracle" or params]
     for where, section, spec in entries:
-        kind_schema = components()[section].get(spec["kind"], {} if section != "objectives" else None)
-        if kind_schema is None:  # the oracle takes no parameters
+        if section == "objectives" and spec["kind"] == "oracle":  # no constructor: the exact score takes none
             raise ConfigError(f"{where}: takes no parameters (got {', '.join(k for k in spec if k != 'kind')})")
+        kind_schema = components()[section].get(spec["kind"])
+        if kind_schema is None:
+            continue
         params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)}
         errors = sorted(jsonschema.Draft7Validator(kind_schema).iter_errors(params), key=lambda e: len(e.absolute_path))
         if not errors:

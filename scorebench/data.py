@@ -16,7 +16,7 @@ import torch
 
 from .errors import ConfigError, DataError
 from .mixture import GaussianMixture
-from .registry import Registry, build
+from .registry import Registry, build, positive
 from .rng import Generator, rand
 
 DATASETS: Registry = Registry("dataset")
@@ -81,9 +81,7 @@ def gaussian_mixture(name, dim=2, n_components=4, spread=4.0, std=1.0, means=Non
                      weights=None, n_train=10000, n_test=2000, seed=0):
     """Mixture in any d: explicit means/stds/weights, or means drawn N(0, spread²) with the seed."""
     _positive(dim=dim, n_components=n_components)
-    for key, value in (("spread", spread), ("std", std)):
-        if not value > 0:
-            raise ConfigError(f"{key}: must be > 0 (got {value})")
+    positive(spread=spread, std=std)
     g = torch.Generator().manual_seed(seed + 7919)
     if means is None:
         means = spread * torch.randn(n_components, dim, generator=g, dtype=torch.float64)

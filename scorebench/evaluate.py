@@ -14,9 +14,9 @@ from typing import Callable
 import torch
 
 from .config import dataset_params, require_positive_ints, section, settings
+from .catalog import dataset_info, is_image
 from .classifier import load_digits_classifier
 from .data import Dataset
-from .catalog import dataset_info, is_image
 from .errors import ArtefactError, ConfigError, ScorebenchError
 from .fidelity import FEATURES
 from .grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
@@ -281,14 +281,14 @@ def sample_rows(config: dict, run: RunSpec, sampler: str, results: str | Path = 
             value, detail = value if isinstance(value, tuple) else (value, "")
             rows.append(row(run, sampler, name, value, detail=detail))
     if "fid" in names or "kid" in names:  # one feature pass gives both
-        rows += _fidelity_rows(config, run, sampler, x, results, device)
+        rows += _fidelity_rows(config, run, sampler, x, drawn.evaluate, results, device)
     order = {m: k for k, m in enumerate(names)}
     return sorted((r for r in rows if r["metric"] in order), key=lambda r: order[r["metric"]])
 
 
-def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, results, device=None) -> list[dict]:
+def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, cfg: EvaluateConfig, results,
+                   device=None) -> list[dict]:
     """FID and KID of the samples; a reference or feature net that cannot be had makes them failed rows."""
-    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
     try:
         score = sample_scores(config, run.dataset, cfg, x, results, seed=seed_for(run, sampler), device=device or cfg.device)
     except ScorebenchError as err:

@@ -245,7 +245,8 @@ def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> byt
 
 
 def _completions(config: dict, results, dataset: str):
-    """{(objective, schedule, seed, sampler): {label: completions record}} of a dataset's saved inpaintings."""
+    """{(objective, schedule, sampler): {label: completions record}} of a dataset's saved inpaintings,
+    first seed only."""
     from .grid import conditioning
 
     layout, found = Layout(results, config["name"]), {}

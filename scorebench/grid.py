@@ -131,10 +131,10 @@ def conditional_cases(config: dict, run: RunSpec, sampler: str) -> list[tuple[st
         if catalog.MASKS.get(mspec["kind"]) != image:
             continue
         for method, spec in cond["methods"].items():
-            ok, reason = True, ""
-            if catalog.METHODS.get(spec["kind"]) and run.objective != ORACLE:
+            ok, reason, facts = True, "", catalog.METHODS.get(spec["kind"])
+            if facts.needs_exact and run.objective != ORACLE:
                 ok, reason = False, f"method {method} needs the exact conditional score: the oracle objective only"
-            elif spec["kind"] == "replacement" and config["samplers"][sampler]["kind"] in catalog.UNSTEPPED:
+            elif facts.needs_steps and config["samplers"][sampler]["kind"] in catalog.UNSTEPPED:
                 ok, reason = False, f"sampler {sampler} has no steps to replace the observed coordinates in"
             cases.append((mask, method, ok, reason))
     return cases

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
+from .catalog import dataset_info, is_image
 from .classifier import load_digits_classifier
 from .conditioning import build_mask, build_method, conditional_metrics, exact_conditional
-from .catalog import dataset_info, is_image
 from .config import dataset_params, section
 from .errors import ScorebenchError
 from .evaluate import EvaluateConfig, load_score, row, seed_for, trained_failure

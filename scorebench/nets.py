@@ -14,16 +14,10 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
-from .registry import Registry, build
+from .registry import Registry, at_least, build
 from .sde import NoiseProcess, _bcast
 
 NETS: Registry = Registry("network")
-
-
-def _positive_ints(**values) -> None:
-    for key, value in values.items():
-        if type(value) is not int or value < 1:
-            raise ConfigError(f"{key}: must be an integer >= 1 (got {value!r})")
 
 
 class FourierEmbedding(nn.Module):
@@ -64,7 +58,7 @@ class MLP(nn.Module):
     batches_members = True
 
     def __init__(self, shape, width: int = 128, depth: int = 3, emb: int = 64, members=1):
-        _positive_ints(width=width, depth=depth, emb=emb)
+        at_least(1, width=width, depth=depth, emb=emb)
         super().__init__()
         d = math.prod(shape)
         self.members = members
@@ -116,7 +110,7 @@ class UNet(nn.Module):
     def __init__(self, shape, channels: list = (32, 64), emb: int = 128):
         if not isinstance(channels, (list, tuple)) or not channels:
             raise ConfigError(f"channels: must be a non-empty list of integers (got {channels!r})")
-        _positive_ints(emb=emb, **{f"channels[{k}]": c for k, c in enumerate(channels)})
+        at_least(1, emb=emb, **{f"channels[{k}]": c for k, c in enumerate(channels)})
         super().__init__()
         cin, h, w = shape
         self.embed = nn.Sequential(FourierEmbedding(emb), nn.Linear(emb, emb), nn.SiLU())

@@ -79,3 +79,18 @@ def build(registry: Registry, spec: dict, where: str, **context):
             raise
         key = message.split(":", 1)[0]
         raise ConfigError(f"{where}.{message}" if key.isidentifier() else f"{where}: {message}") from None
+
+
+def at_least(minimum: int, **values) -> None:
+    """Each value an integer (not a bool) >= `minimum`, else one line naming its key: a component's
+    constructor check, which `build` prefixes with the entry's path."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"{key}: must be an integer >= {minimum} (got {value!r})")
+
+
+def positive(**values) -> None:
+    """Each value a number > 0, else one line naming its key."""
+    for key, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"{key}: must be > 0 (got {value})")

@@ -27,7 +27,7 @@ from .grid import ORACLE, metric_files, runs
 from .io import provenance, save_text
 from .layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, PAIRED, REPORT,
                      RESULTS, SCALING_FIGURES, SUMMARY, Layout)
-from .metric_info import BATCHED
+from .metric_info import BATCHED, METRIC_INFO
 from .verdict import Cell, verdict
 
 def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -186,6 +186,11 @@ def _metric_tables(agg: pd.DataFrame) -> str:
     return "".join(parts) + "</section>"
 
 
+def _conditional_metrics() -> list[str]:
+    """The inpainting metrics (level `conditional` in the metric registry): their own section."""
+    return [m for m, info in METRIC_INFO.items() if info.level == "conditional"]
+
+
 def _conditional_section(agg: pd.DataFrame, figures: dict[str, bytes]) -> str:
     """Inpainting metrics per dataset (objective/schedule × sampler/method/mask), the conditioning
     methods' own bias with the exact score (the oracle's rows), and the figures."""
@@ -196,7 +201,7 @@ def _conditional_section(agg: pd.DataFrame, figures: dict[str, bytes]) -> str:
              "classifier's label agreement between completion and original. Each cell: mean [95 % interval] over "
              "seeds of the mean over test points. The oracle's rows separate the method's own error (the exact score, "
              "so only the sampler and the conditioning method remain) from the trained score's.</p>"]
-    cond = _with_n(agg[agg.metric.str.startswith("cond_")])
+    cond = _with_n(agg[agg.metric.isin(_conditional_metrics())])
     for (dataset, metric), part in cond.groupby(["dataset", "metric"], sort=True):
         parts.append(f"<h3>{html.escape(dataset)}: {html.escape(metric)} <small>({html.escape(str(part.unit.iloc[0]))}"
                      ")</small></h3>" + _html_table(part.pivot_table(index=["objective", "schedule"], columns="sampler",
@@ -306,7 +311,7 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
         sections.append('<section id="figures"><h2>Figures</h2>' + "".join(
             _figure(n, figures[n]) for n in GRID_FIGURES if n != "convergence.png") + "</section>")
         sections.append(_fidelity_notes(summary, agg))
-        sections.append(_metric_tables(agg[~agg.metric.str.startswith("cond_")]))
+        sections.append(_metric_tables(agg[~agg.metric.isin(_conditional_metrics())]))
     if conditional:
         sections.append(_conditional_section(agg, figures))
     if scaling:

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from .errors import ConfigError
-from .registry import Registry, build
+from .registry import Registry, at_least, build, positive
 from .rng import Streams, randn
 from .sde import NoiseProcess, _bcast
 
@@ -38,18 +38,6 @@ class _Counted:
         self.nfe += 1
         t = t.to(x.device)
         return self.score_fn(x, t.expand(x.shape[0]) if t.ndim == 0 else t)
-
-
-def _positive(**values):
-    for key, value in values.items():
-        if not value > 0:
-            raise ConfigError(f"{key}: must be > 0 (got {value})")
-
-
-def _at_least(minimum: int, **values):
-    for key, value in values.items():
-        if not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{key}: must be an integer >= {minimum} (got {value!r})")
 
 
 class Sampler:
@@ -133,8 +121,8 @@ class Langevin(Sampler):
     kind = "langevin"
 
     def __init__(self, steps: int = 1000, step_size: float = 0.01, sigma: float = 0.01, denoise: bool = True):
-        _at_least(1, steps=steps)
-        _positive(step_size=step_size, sigma=sigma)
+        at_least(1, steps=steps)
+        positive(step_size=step_size, sigma=sigma)
         self.steps, self.step_size, self.sigma, self.denoise = steps, float(step_size), float(sigma), denoise
 
     def run(self, score, process, x, generator, check):
@@ -158,9 +146,9 @@ class AnnealedLangevin(Sampler):
 
     def __init__(self, steps_per_level: int = 100, epsilon: float = 2e-5, levels: int = 10,
                  sigma_min: float = 0.01, denoise: bool = True):
-        _at_least(1, steps_per_level=steps_per_level)
-        _at_least(2, levels=levels)
-        _positive(epsilon=epsilon, sigma_min=sigma_min)
+        at_least(1, steps_per_level=steps_per_level)
+        at_least(2, levels=levels)
+        positive(epsilon=epsilon, sigma_min=sigma_min)
         self.steps_per_level, self.epsilon, self.levels, self.denoise = steps_per_level, float(epsilon), levels, denoise
         self.sigma_min = float(sigma_min)
 
@@ -199,7 +187,7 @@ class EulerMaruyama(Sampler):
     kind = "em"
 
     def __init__(self, steps: int = 1000, denoise: bool = True):
-        _at_least(2, steps=steps)
+        at_least(2, steps=steps)
         self.steps, self.denoise = steps, denoise
 
     def run(self, score, process, x, generator, check):
@@ -222,9 +210,9 @@ class PredictorCorrector(Sampler):
     kind = "pc"
 
     def __init__(self, steps: int = 500, snr: float = 0.16, corrector_steps: int = 1, denoise: bool = True):
-        _at_least(2, steps=steps)
-        _at_least(0, corrector_steps=corrector_steps)
-        _positive(snr=snr)
+        at_least(2, steps=steps)
+        at_least(0, corrector_steps=corrector_steps)
+        positive(snr=snr)
         self.steps, self.snr, self.corrector_steps, self.denoise = steps, float(snr), corrector_steps, denoise
 
     def run(self, score, process, x, generator, check):
@@ -275,7 +263,7 @@ class ProbabilityFlowODE(Sampler):
     projects = False
 
     def __init__(self, rtol: float = 1e-5, atol: float = 1e-5, method: str = "dopri5", denoise: bool = True):
-        _positive(rtol=rtol, atol=atol)
+        positive(rtol=rtol, atol=atol)
         self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
 
     @property
@@ -301,7 +289,7 @@ class Heun(Sampler):
     requires_continuous = True
 
     def __init__(self, steps: int = 50, denoise: bool = True):
-        _at_least(2, steps=steps)
+        at_least(2, steps=steps)
         self.steps, self.denoise = steps, denoise
 
     def run(self, score, process, x, generator, check):

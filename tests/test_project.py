@@ -36,7 +36,9 @@ def test_the_catalog_states_what_the_registries_hold():
     from scorebench.conditioning import MASKS, METHODS, build_mask
 
     assert [k for k in SAMPLERS if not SAMPLERS.get(k).projects] == list(catalog.UNSTEPPED)
-    assert catalog.MASKS.keys() == MASKS.keys() and catalog.METHODS.keys() == METHODS.keys()
+    assert catalog.MASKS.keys() == MASKS.keys()
+    assert {k: catalog.METHODS.get(k) for k in catalog.METHODS} == {
+        k: catalog.MethodFacts(METHODS.get(k).needs_exact, METHODS.get(k).needs_steps) for k in METHODS}
     assert len(build_mask("m", {"kind": "half"})((1, 8, 8)).shape) == 3 and catalog.MASKS.get("half")  # for images
     for kind in ("ncsn_toy", "ring", "moons", "swiss_roll", "checkerboard", "digits"):
         data = build_dataset(kind, {"kind": kind})
