@@ -18,7 +18,6 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/condition.smk"
 include: "workflow/rules/features.smk"
-include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/scaling.smk"
 include: "workflow/rules/report.smk"
 

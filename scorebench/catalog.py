@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import section
 from .registry import Registry
 
 
@@ -45,10 +44,48 @@ DATASETS = _registry("dataset", {
 })
 # kind -> discrete (trains and samples at its levels only)
 SCHEDULES = _registry("schedule", {"ve": False, "ncsn": True, "vp": False, "subvp": False})
-# kind -> needs continuous t (integrates an ODE)
-SAMPLERS = _registry("sampler", {"langevin": False, "ald": False, "em": False, "pc": False, "ode": True, "heun": True})
-UNSTEPPED = ("ode",)  # samplers with no steps to replace the observed coordinates in (an adaptive ODE solve)
-OBJECTIVES = ("dsm", "exact", "ssm", "ssm_vr")
+
+
+@dataclass(frozen=True)
+class SamplerFacts:
+    continuous: bool  # integrates over continuous t (an ODE solver): not on a discrete schedule
+    stepped: bool = True  # fixed steps, between which a conditioning method can act (not an adaptive solve)
+
+    def compatible(self, sampler: str, schedule: str, schedule_kind: str) -> tuple[bool, str]:
+        """Whether this sampler can run on a schedule of `schedule_kind` (ok, reason when not)."""
+        if self.continuous and discrete(schedule_kind):
+            return False, f"{sampler} integrates an ODE over continuous t; schedule {schedule} ({schedule_kind}) is discrete"
+        return True, ""
+
+
+SAMPLERS = _registry("sampler", {
+    "langevin": SamplerFacts(False), "ald": SamplerFacts(False), "em": SamplerFacts(False), "pc": SamplerFacts(False),
+    "ode": SamplerFacts(True, stepped=False), "heun": SamplerFacts(True),
+})
+
+
+@dataclass(frozen=True)
+class ObjectiveFacts:
+    needs_density: bool = False  # the exact score of a known density: synthetic data only (the oracle)
+    max_dim: int | None = None  # default of objectives.<name>.max_dim: above it a step costs too much
+
+    def compatible(self, objective: str, params: dict, dataset: str, synthetic: bool, dim: int) -> tuple[bool, str]:
+        """Whether this objective can be trained on a dataset (ok, reason when not)."""
+        if self.needs_density and not synthetic:
+            return False, f"{objective} needs a known density; {dataset} is real data"
+        max_dim = params.get("max_dim", self.max_dim)
+        if max_dim is not None and dim > max_dim:
+            return False, (f"{objective} score matching costs d={dim} backward passes per step, above "
+                           f"objectives.{objective}.max_dim={max_dim}")
+        return True, ""
+
+
+# the objective registry's kinds (exact: d backward passes per step, slow on CPU beyond d = 32) and the
+# analytic oracle, which is trained by nothing
+OBJECTIVES = _registry("objective", {"dsm": ObjectiveFacts(), "exact": ObjectiveFacts(max_dim=32),
+                                     "ssm": ObjectiveFacts(), "ssm_vr": ObjectiveFacts(),
+                                     "oracle": ObjectiveFacts(needs_density=True)})
+GRID_KEYS = ("max_dim",)  # objective parameters read by the grid (ObjectiveFacts), not by the objective
 # conditioning: mask kind -> whether it is for images (else vectors)
 MASKS = _registry("mask", {"coordinates": False, "half": True})
 
@@ -56,7 +93,7 @@ MASKS = _registry("mask", {"coordinates": False, "half": True})
 @dataclass(frozen=True)
 class MethodFacts:
     needs_exact: bool  # the exact conditional score: the oracle of a synthetic dataset only
-    needs_steps: bool  # acts between a sampler's steps: not with the UNSTEPPED samplers
+    needs_steps: bool  # acts between a sampler's steps: only with stepped samplers (SamplerFacts.stepped)
 
 
 METHODS = _registry("conditioning method", {"replacement": MethodFacts(False, True), "exact": MethodFacts(True, False)})
@@ -77,16 +114,3 @@ def is_image(spec: dict) -> bool:
 def discrete(schedule_kind: str) -> bool:
     """Whether a schedule trains and samples at its levels only (NCSN), not at every t."""
     return SCHEDULES.get(schedule_kind)
-
-
-def needs_continuous(sampler_kind: str) -> bool:
-    """Whether a sampler integrates over continuous t (the ODE samplers)."""
-    return SAMPLERS.get(sampler_kind)
-
-
-def feature_kind(config: dict, dataset: str) -> str:
-    """The FID/KID feature space of a dataset (`evaluate.features: auto` picks by dataset kind)."""
-    spec = section(config, "evaluate", dataset).get("features", "auto")
-    if spec == "auto":
-        return DEFAULT_FEATURES.get(config["datasets"][dataset]["kind"], "raw")
-    return spec if isinstance(spec, str) else spec.get("kind")

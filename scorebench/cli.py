@@ -9,7 +9,6 @@ import os
 import sys
 import time
 
-from .config import section
 from .errors import ConfigError, ScorebenchError
 from .layout import RESULTS
 
@@ -37,17 +36,16 @@ def _job(p: argparse.ArgumentParser, sampler: str | None = None, required: bool 
 
 
 def _load(path, dataset: str | None = None):
-    """The validated config, every component's parameters checked (one line naming a bad key): all
-    datasets, or the one a job works on (each is built, and kept for the job)."""
-    from . import config as cfg
-    from .run import check_params
+    """The benchmark of the config file, every component's parameters checked (one line naming a bad
+    key): of all datasets, or of the one a job works on (each is built, and kept for the job)."""
+    from .benchmark import Benchmark
 
-    config = cfg.load(path)
+    bench = Benchmark.read(path)
+    config = bench.config
     if dataset is not None and dataset not in config["datasets"]:
         raise ConfigError(f"--dataset: the config's datasets have no entry {dataset!r}; it has: "
                           f"{', '.join(config['datasets']) or 'none'}")
-    check_params(config, None if dataset is None else [dataset])
-    return config
+    return bench.checked(None if dataset is None else [dataset])
 
 
 def _sampler(config: dict, name: str | None) -> str | None:
@@ -57,14 +55,18 @@ def _sampler(config: dict, name: str | None) -> str | None:
 
 
 def cmd_train(args) -> int:
-    from .grid import RunSpec, select
+    from .grid import RunSpec
     from .run import record_groups, train_runs
 
-    config = _load(args.config, args.dataset)
+    bench = _load(args.config, args.dataset)
+    config = bench.config
+    if args.evaluate and (args.schedule is not None or args.seed is not None):
+        raise ConfigError("--evaluate: writes the rows of the whole group (every schedule and seed); drop --schedule "
+                          "and --seed, or run `scorebench evaluate` afterwards")
     if args.schedule is not None and args.seed is not None:  # one run, as named (any seed)
         group = [RunSpec(args.dataset, args.objective, args.schedule, args.seed)]
     else:
-        group = select(config, dataset=args.dataset, objective=args.objective, schedule=args.schedule, seed=args.seed)
+        group = bench.select(dataset=args.dataset, objective=args.objective, schedule=args.schedule, seed=args.seed)
     records = train_runs(config, group, args.results, record_failure=args.record_failure)
     if args.schedule is None and args.seed is None:  # the whole group: the workflow's output of this job
         record_groups(config, group, args.results, {rec["run"]["id"]: rec["status"] for rec in records})
@@ -74,16 +76,18 @@ def cmd_train(args) -> int:
                   "recorded with status=diverged — lower train.lr or train.grad_clip", file=sys.stderr)
         elif rec["status"] == "failed":
             print(f"scorebench: {rec['run']['id']} failed and was recorded as failed: {rec['reason']}", file=sys.stderr)
+    if args.evaluate:
+        _write_metrics(config, args.dataset, None, group, args)
     return 0
 
 
 def cmd_sample(args) -> int:
     from .evaluate import sample_runs
-    from .grid import select
 
-    config = _load(args.config, args.dataset)
+    bench = _load(args.config, args.dataset)
+    config = bench.config
     sampler = _sampler(config, args.sampler)
-    runs = select(config, dataset=args.dataset)
+    runs = bench.select(dataset=args.dataset)
     for rec in sample_runs(config, runs, sampler, args.results, args.device):
         stats = rec.get("stats", {})
         batched = f" (batched with {stats['batched_with'] - 1} more)" if stats.get("batched_with", 1) > 1 else ""
@@ -96,12 +100,18 @@ def cmd_sample(args) -> int:
 
 
 def _write_metrics(config: dict, dataset: str, sampler: str | None, runs: list, args) -> None:
-    """Evaluate `runs` with `sampler` (None: the models) into the dataset's metrics file."""
+    """Evaluate `runs` with `sampler` into metrics/<dataset>/<sampler>.json, or (sampler None) each
+    objective's models into metrics/<dataset>/model.<objective>.json."""
     from .evaluate import evaluate_runs
-    from .layout import MODEL_METRICS
+    from .grid import model_file
 
-    _save_rows(config, dataset, sampler or MODEL_METRICS, evaluate_runs(config, runs, sampler, args.results, args.device),
-               args.results)
+    if sampler is not None:
+        _save_rows(config, dataset, sampler, evaluate_runs(config, runs, sampler, args.results, args.device), args.results)
+        return
+    for objective in dict.fromkeys(run.objective for run in runs):
+        group = [run for run in runs if run.objective == objective]
+        _save_rows(config, dataset, model_file(objective), evaluate_runs(config, group, None, args.results, args.device),
+                   args.results)
 
 
 def _save_rows(config: dict, dataset: str, name: str, rows: list[dict], results) -> None:
@@ -116,47 +126,36 @@ def _save_rows(config: dict, dataset: str, name: str, rows: list[dict], results)
 
 
 def cmd_evaluate(args) -> int:
-    from .grid import select
-
-    config = _load(args.config, args.dataset)
-    _write_metrics(config, args.dataset, _sampler(config, args.sampler), select(config, dataset=args.dataset), args)
+    bench = _load(args.config, args.dataset)
+    config = bench.config
+    sampler = _sampler(config, args.sampler)
+    if sampler is not None and args.objective is not None:
+        raise ConfigError("--objective: only without --sampler (a sampler's file holds every objective's runs)")
+    _write_metrics(config, args.dataset, sampler, bench.select(dataset=args.dataset, objective=args.objective), args)
     return 0
 
 
 def cmd_condition(args) -> int:
-    from .grid import conditional_file, conditioning, select
+    from .grid import conditional_file, conditioning
     from .inpainting import conditional_rows
 
-    config = _load(args.config, args.dataset)
+    bench = _load(args.config, args.dataset)
+    config = bench.config
     sampler = _sampler(config, args.sampler)
     if conditioning(config) is None or sampler not in conditioning(config)["samplers"]:
         raise ConfigError(f"--sampler: {sampler} is not one of the config's conditioning.samplers")
-    rows = conditional_rows(config, select(config, dataset=args.dataset), sampler, args.results, args.device)
+    rows = conditional_rows(config, bench.select(dataset=args.dataset), sampler, args.results, args.device)
     _save_rows(config, args.dataset, conditional_file(sampler), rows, args.results)
-    return 0
-
-
-def cmd_features(args) -> int:
-    from .evaluate import EvaluateConfig
-    from .grid import select
-    from .reference import needs_feature_net, train_feature_net
-
-    config = _load(args.config, args.dataset)
-    select(config, dataset=args.dataset)
-    if not needs_feature_net(config, args.dataset, EvaluateConfig.from_dict(section(config, "evaluate", args.dataset))):
-        raise ConfigError(f"--dataset: {args.dataset}'s FID/KID features (evaluate.features) need no trained network")
-    rec = train_feature_net(config, args.dataset, args.results)
-    print(f"{args.dataset} feature net: test accuracy {rec['test_accuracy']:.4f} ({rec['seconds']:.1f} s)")
     return 0
 
 
 def cmd_reference(args) -> int:
     from .evaluate import baseline_rows, write_rows
-    from .grid import select
     from .layout import DATA_METRICS, METRICS, Layout
 
-    config = _load(args.config, args.dataset)
-    select(config, dataset=args.dataset)
+    bench = _load(args.config, args.dataset)
+    bench.select(dataset=args.dataset)
+    config = bench.config
     rows = baseline_rows(config, args.dataset, args.results, args.device)
     write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset, name=DATA_METRICS))
     failed = [r for r in rows if r["status"] != "ok"]
@@ -170,14 +169,14 @@ def cmd_reference(args) -> int:
 def cmd_grid(args) -> int:
     from .grid import describe
 
-    print(describe(_load(args.config)))
+    print(describe(_load(args.config).config))
     return 0
 
 
 def cmd_report(args) -> int:
     from .report import build_report
 
-    path = build_report(_load(args.config), args.results)
+    path = build_report(_load(args.config).config, args.results)
     print(f"report: {path}")
     return 0
 
@@ -186,7 +185,7 @@ def cmd_scaling(args) -> int:
     from .layout import SCALING, SCALING_SLOPES, Layout
     from .scaling import ScalingConfig, fit_slopes, run_scaling, save_tables
 
-    config = _load(args.config)
+    config = _load(args.config).config
     values = dict(config.get("scaling", {}))
     if args.device:
         values["device"] = args.device
@@ -221,6 +220,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_nonneg_int, help="training seed (default: the config's seeds)")
     t.add_argument("--record-failure", action="store_true",
                    help="save an error during loading or training as a failed run (exit 0) instead of exiting with 2")
+    t.add_argument("--evaluate", action="store_true",
+                   help="then write the group's model metric rows (what `scorebench evaluate --objective` does) in the "
+                        "same process: the workflow's one job per dataset and objective")
+    t.add_argument("--device", help="torch device of the evaluation (default: the config's evaluate.device, else cpu)")
     t.set_defaults(func=cmd_train)
 
     s = verbs.add_parser("sample", help="sample every run of one dataset with one sampler",
@@ -234,9 +237,11 @@ def parser() -> argparse.ArgumentParser:
 
     e = verbs.add_parser("evaluate", help="metric rows of every run of one dataset",
                          description="Without --sampler: the models' metrics (training time, Fisher divergence, NLL) "
-                                     "into results/<name>/metrics/<dataset>/model.json; with --sampler: that "
-                                     "sampler's sample metrics into .../<sampler>.json.")
+                                     "into results/<name>/metrics/<dataset>/model.<objective>.json, one file per "
+                                     "objective (or only --objective's); with --sampler: that sampler's sample "
+                                     "metrics into .../<sampler>.json.")
     _job(e, "evaluate this sampler's samples (default: the models themselves)", required=False)
+    e.add_argument("--objective", help="only this objective's models (default: every objective of the dataset)")
     e.set_defaults(func=cmd_evaluate)
 
     n = verbs.add_parser("condition", help="inpaint with one sampler: every run of a dataset, every mask and method",
@@ -246,17 +251,12 @@ def parser() -> argparse.ArgumentParser:
     _job(n, "sampler entry name in the config (one of conditioning.samplers)")
     n.set_defaults(func=cmd_condition)
 
-    f = verbs.add_parser("features", help="train a dataset's FID/KID feature network (the digits classifier)",
-                         description="Train the classifier whose penultimate features FID/KID use for DATASET into "
-                                     "results/<name>/features/<dataset>/classifier.pt (test accuracy recorded).")
-    _common(f)
-    f.add_argument("--dataset", required=True, help="dataset entry name in the config")
-    f.set_defaults(func=cmd_features)
-
     q = verbs.add_parser("reference", help="FID/KID reference statistics of a dataset and its real-vs-real baseline",
                          description="Cache the reference statistics of DATASET's train split in "
-                                     "results/<name>/features/<dataset>/reference.pt and write the real-vs-real "
-                                     "baseline rows (objective `data`) to results/<name>/metrics/<dataset>/data.json.")
+                                     "results/<name>/features/<dataset>/reference.pt (training the digits "
+                                     "classifier whose features they are first, where needed) and write the "
+                                     "real-vs-real baseline rows (objective `data`) to "
+                                     "results/<name>/metrics/<dataset>/data.json.")
     _job(q)
     q.add_argument("--record-failure", action="store_true",
                    help="a missing or corrupt file (dataset, weights) becomes failed rows (exit 0) instead of exit 2")

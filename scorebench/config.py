@@ -9,7 +9,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from . import catalog
 from .errors import ConfigError
+from .registry import RANGE_KEYWORDS, Range, read_values
 
 SCHEMA_FILE = "config.schema.yaml"
 COMPONENTS_FILE = "components.schema.yaml"  # generated: python -m scorebench.components_schema
@@ -19,8 +21,18 @@ GRID = ("datasets", "objectives", "schedules")  # all non-empty (a grid) or all 
 PLACEMENT = ("slurm_partition", "slurm_account", "gpu_model")  # the SLURM plugin's resource names
 
 
+# libyaml's parser where PyYAML has it (the manylinux wheels do): the parse of a dry run reads two schemas
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _packaged(name: str) -> dict:
+    return yaml.load(resources.files("scorebench").joinpath("schemas", name).read_text(), Loader=SAFE_LOADER)
+
+
+@lru_cache(maxsize=1)
 def schema() -> dict:
-    return yaml.safe_load(resources.files("scorebench").joinpath("schemas", SCHEMA_FILE).read_text())
+    """The config schema (scorebench/schemas/config.schema.yaml); shared, not to be changed."""
+    return _packaged(SCHEMA_FILE)
 
 
 PATTERN_RULES = {  # the schema's patterns, in words
@@ -67,14 +79,15 @@ def validate(config: dict) -> dict:
 @lru_cache(maxsize=1)
 def components() -> dict:
     """The generated per-kind schema of every entry (scorebench.components_schema)."""
-    return yaml.safe_load(resources.files("scorebench").joinpath("schemas", COMPONENTS_FILE).read_text())
+    return _packaged(COMPONENTS_FILE)
 
 
 def check_components(config: dict) -> None:
-    """Every entry's keys and value types against its kind's constructor (the generated schema),
-    torch-free: an unknown or misspelt key or a wrong type is one line naming its path. An unknown
-    kind is left to the registries' check, which lists the valid ones."""
-    cond = config.get("conditioning", {})
+    """Every entry's keys and value types against its kind's constructor, and the train, evaluate and
+    scaling settings against their dataclasses (the generated schema), torch-free: an unknown or
+    misspelt key, a wrong type or a value out of its declared range is one line naming its path. An
+    unknown kind is left to the registries' check, which lists the valid ones."""
+    generated, cond = components(), config.get("conditioning", {})
     entries = [(f"{key}.{name}", key, spec) for key in ("datasets", "schedules", "samplers")
                for name, spec in config.get(key, {}).items()]
     entries += [(f"conditioning.{key}.{name}", f"conditioning.{key}", spec) for key in ("masks", "methods")
@@ -84,22 +97,52 @@ def check_components(config: dict) -> None:
     for where, section, spec in entries:
         if section == "objectives" and spec["kind"] == "oracle":  # no constructor: the exact score takes none
             raise ConfigError(f"{where}: takes no parameters (got {', '.join(k for k in spec if k != 'kind')})")
-        kind_schema = components()[section].get(spec["kind"])
-        if kind_schema is None:
-            continue
-        params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)}
-        errors = sorted(jsonschema.Draft7Validator(kind_schema).iter_errors(params), key=lambda e: len(e.absolute_path))
-        if not errors:
-            continue
-        err = errors[0]
-        if err.validator == "additionalProperties":
-            unknown = sorted(set(err.instance) - set(kind_schema["properties"]))[0]
-            raise ConfigError(f"{where}.{unknown}: unknown key for {section.split('.')[-1].rstrip('s')} kind "
-                              f"{spec['kind']!r}; allowed: {', '.join(sorted(kind_schema['properties'])) or 'none'}")
-        key = ".".join(str(p) for p in err.absolute_path)
-        message = "a number" if err.validator == "anyOf" else err.message
-        raise ConfigError(f"{where}{'.' + key if key else ''}: must be {message}" if err.validator == "anyOf"
-                          else f"{where}{'.' + key if key else ''}: {message}")
+        kind_schema = generated[section].get(spec["kind"])
+        if kind_schema is not None:
+            params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)}
+            _check(where, kind_schema, params, f" for {section.split('.')[-1].rstrip('s')} kind {spec['kind']!r}")
+    sections = [(key, key, config[key]) for key in generated["settings"] if key in config]
+    sections += [(f"datasets.{name}.{key}", key, spec[key]) for name, spec in config.get("datasets", {}).items()
+                 for key in OVERRIDABLE if key in spec]
+    for where, key, values in sections:
+        _check(where, generated["settings"][key], values, "")
+    _check_nets(config, generated["train.net"])
+
+
+def _check_nets(config: dict, nets: dict) -> None:
+    """Each dataset's network (`train.net`, or its own override) against its kind's schema; the kind
+    defaults to the one `nets.build_backbone` picks for the data (U-Net for images, else MLP)."""
+    for name, spec in config.get("datasets", {}).items():
+        if spec["kind"] not in catalog.DATASETS:
+            continue  # an unknown kind is the names check's, which lists the valid ones
+        where = f"datasets.{name}.train.net" if "net" in spec.get("train", {}) else "train.net"
+        net = section(config, "train", name).get("net", {})
+        kind = net.get("kind", "unet" if catalog.is_image(spec) else "mlp")
+        if kind not in nets:
+            raise ConfigError(f"{where}.kind: unknown network {kind!r}; valid: {', '.join(sorted(nets))}")
+        _check(where, nets[kind], {k: v for k, v in net.items() if k != "kind"}, f" for network kind {kind!r}")
+
+
+def _check(where: str, schema: dict, params: dict, what: str) -> None:
+    """`params` against `schema`: the first problem as one line naming its key path."""
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(params), key=lambda e: len(e.absolute_path))
+    if not errors:
+        return
+    err = errors[0]
+    if err.validator == "additionalProperties":
+        unknown = sorted(set(err.instance) - set(schema["properties"]))[0]
+        raise ConfigError(f"{where}.{unknown}: unknown key{what}; allowed: {', '.join(sorted(schema['properties'])) or 'none'}")
+    key = ".".join(str(p) for p in err.absolute_path)
+    raise ConfigError(f"{where}{'.' + key if key else ''}: {_problem(err)}")
+
+
+def _problem(err: jsonschema.ValidationError) -> str:
+    """What a component-schema error asks for, in the words the component's builder uses."""
+    bound = next((e for e in (err, *err.context) if e.validator in RANGE_KEYWORDS), None)
+    if bound is not None:
+        kind = "an integer" if bound.schema.get("type") == "integer" else "a number"
+        return f"must be {kind} {Range.of_schema(bound.schema).text()} (got {err.instance!r})"
+    return f"must be a number (got {err.instance!r})" if err.validator == "anyOf" else err.message
 
 
 def has_grid(config: dict) -> bool:
@@ -107,7 +150,7 @@ def has_grid(config: dict) -> bool:
     return bool(config["datasets"])
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(SAFE_LOADER):
     """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
 
     def construct_mapping(self, node, deep=False):
@@ -171,16 +214,10 @@ def dataset_params(config: dict, dataset: str) -> dict:
 
 
 def settings(cls, values: dict | None, section: str):
-    """The dataclass `cls` built from a config section, refusing an unknown key by name."""
+    """The dataclass `cls` built from a config section: an unknown key refused by name, a float's
+    YAML text read as the number, every Range its fields declare checked (registry.read_values)."""
     known = {f.name for f in fields(cls)}
     for key in values or {}:
         if key not in known:
             raise ConfigError(f"{section}.{key}: unknown key; allowed: {', '.join(sorted(known))}")
-    return cls(**(values or {}))
-
-
-def require_positive_ints(cfg, section: str, keys: tuple[str, ...]) -> None:
-    """Each of `keys` on `cfg` is an integer >= 1, else one line naming `section.key`."""
-    for key in keys:
-        if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:
-            raise ConfigError(f"{section}.{key}: must be an integer >= 1 (got {getattr(cfg, key)!r})")
+    return cls(**read_values(cls, values or {}, section))

@@ -10,13 +10,14 @@ import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError
+from .errors import DataError
 from .mixture import GaussianMixture
-from .registry import Registry, build, positive
+from .registry import COUNT, SCALE, Range, Registry, build
 from .rng import Generator, rand
 
 DATASETS: Registry = Registry("dataset")
@@ -59,15 +60,8 @@ def build_dataset(name: str, spec: dict) -> Dataset:
 
 
 def _synthetic(name, mixture: GaussianMixture, n_train: int, n_test: int, seed: int) -> Dataset:
-    _positive(n_train=n_train, n_test=n_test)
     g = torch.Generator().manual_seed(seed)
     return Dataset(name, mixture.sample(n_train, g), mixture.sample(n_test, g), (mixture.dim,), mixture=mixture)
-
-
-def _positive(**values):
-    for key, value in values.items():
-        if value is None or value < 1:
-            raise ConfigError(f"{key}: must be >= 1 (got {value})")
 
 
 def _on_curve(points: np.ndarray, std: float, groups: np.ndarray) -> GaussianMixture:
@@ -77,11 +71,10 @@ def _on_curve(points: np.ndarray, std: float, groups: np.ndarray) -> GaussianMix
 
 
 @DATASETS.register("gaussian_mixture")
-def gaussian_mixture(name, dim=2, n_components=4, spread=4.0, std=1.0, means=None, stds=None,
-                     weights=None, n_train=10000, n_test=2000, seed=0):
+def gaussian_mixture(name, dim: COUNT = 2, n_components: COUNT = 4, spread: SCALE = 4.0, std: SCALE = 1.0,
+                     means=None, stds=None, weights=None, n_train: COUNT = 10000, n_test: COUNT = 2000,
+                     seed: int = 0):
     """Mixture in any d: explicit means/stds/weights, or means drawn N(0, spread²) with the seed."""
-    _positive(dim=dim, n_components=n_components)
-    positive(spread=spread, std=std)
     g = torch.Generator().manual_seed(seed + 7919)
     if means is None:
         means = spread * torch.randn(n_components, dim, generator=g, dtype=torch.float64)
@@ -93,23 +86,24 @@ def gaussian_mixture(name, dim=2, n_components=4, spread=4.0, std=1.0, means=Non
 
 
 @DATASETS.register("ncsn_toy")
-def ncsn_toy(name, n_train=10000, n_test=2000, seed=0):
+def ncsn_toy(name, n_train: COUNT = 10000, n_test: COUNT = 2000, seed: int = 0):
     """Song & Ermon (2019) §3: ⅕ N((−5,−5), I) + ⅘ N((5,5), I), modes far apart."""
     mix = GaussianMixture([[-5.0, -5.0], [5.0, 5.0]], [1.0, 1.0], [0.2, 0.8])
     return _synthetic(name, mix, n_train, n_test, seed)
 
 
 @DATASETS.register("ring")
-def ring(name, n_modes=8, radius=4.0, std=0.2, n_train=10000, n_test=2000, seed=0):
+def ring(name, n_modes: COUNT = 8, radius: float = 4.0, std: SCALE = 0.2, n_train: COUNT = 10000,
+         n_test: COUNT = 2000, seed: int = 0):
     """Equal-weight Gaussians evenly spaced on a circle."""
-    _positive(n_modes=n_modes)
     angle = 2 * np.pi * np.arange(n_modes) / n_modes
     points = radius * np.stack([np.cos(angle), np.sin(angle)], 1)
     return _synthetic(name, _on_curve(points, std, np.arange(n_modes)), n_train, n_test, seed)
 
 
 @DATASETS.register("moons")
-def moons(name, noise=0.1, scale=2.0, components_per_moon=48, n_train=10000, n_test=2000, seed=0):
+def moons(name, noise: SCALE = 0.1, scale: SCALE = 2.0, components_per_moon: COUNT = 48, n_train: COUNT = 10000,
+          n_test: COUNT = 2000, seed: int = 0):
     """Two interleaved half circles (as scikit-learn's make_moons) blurred by `noise`; mode = moon."""
     theta = np.linspace(0, np.pi, components_per_moon)
     outer = np.stack([np.cos(theta), np.sin(theta)], 1)
@@ -120,7 +114,8 @@ def moons(name, noise=0.1, scale=2.0, components_per_moon=48, n_train=10000, n_t
 
 
 @DATASETS.register("swiss_roll")
-def swiss_roll(name, noise=0.5, scale=0.5, n_components=96, n_train=10000, n_test=2000, seed=0):
+def swiss_roll(name, noise: SCALE = 0.5, scale: SCALE = 0.5, n_components: COUNT = 96, n_train: COUNT = 10000,
+               n_test: COUNT = 2000, seed: int = 0):
     """2-D swiss roll t(cos t, sin t), t uniform on [1.5π, 4.5π]; modes = its four quarters."""
     t = 1.5 * np.pi * (1 + 2 * np.linspace(0, 1, n_components))
     points = scale * np.stack([t * np.cos(t), t * np.sin(t)], 1)
@@ -129,9 +124,9 @@ def swiss_roll(name, noise=0.5, scale=0.5, n_components=96, n_train=10000, n_tes
 
 
 @DATASETS.register("checkerboard")
-def checkerboard(name, squares=4, side=2.0, lattice=4, n_train=10000, n_test=2000, seed=0):
+def checkerboard(name, squares: COUNT = 4, side: SCALE = 2.0, lattice: COUNT = 4, n_train: COUNT = 10000,
+                 n_test: COUNT = 2000, seed: int = 0):
     """Smooth checkerboard: each black square filled by a lattice×lattice grid of Gaussians."""
-    _positive(squares=squares, lattice=lattice)
     spacing = side / lattice
     offsets = (np.arange(lattice) + 0.5) * spacing
     points, groups = [], []
@@ -153,13 +148,12 @@ def _quantised(name, train_u8, test_u8, levels: int, n_train=None) -> Dataset:
 
     train = scale(train_u8)
     if n_train is not None:
-        _positive(n_train=n_train)
         train = train[:n_train]
     return Dataset(name, train, scale(test_u8), tuple(train.shape[1:]), levels=levels)
 
 
 @DATASETS.register("digits")
-def digits(name, n_train=None):
+def digits(name, n_train: Annotated[int | None, Range(1)] = None):
     """scikit-learn's 8×8 digits (17 grey levels, ships offline); fixed split: 1497 train, 300 test."""
     from sklearn.datasets import load_digits
 
@@ -180,7 +174,7 @@ def digits_labels() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("mnist")
-def mnist(name, root="data", n_train=None):
+def mnist(name, root: str = "data", n_train: Annotated[int | None, Range(1)] = None):
     """MNIST read by torchvision from `root` (no download: the machine may be offline)."""
     from torchvision.datasets import MNIST
 
@@ -212,7 +206,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 @DATASETS.register("cifar10")
-def cifar10(name, root="data", n_train=None):
+def cifar10(name, root: str = "data", n_train: Annotated[int | None, Range(1)] = None):
     """CIFAR-10 from the python pickles under `root`/cifar-10-batches-py (torchvision's layout)."""
     folder = Path(root) / "cifar-10-batches-py"
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from .config import dataset_params, require_positive_ints, section, settings
+from .config import dataset_params, section, settings
 from .catalog import dataset_info, is_image
 from .classifier import load_digits_classifier
 from .data import Dataset
@@ -26,7 +26,8 @@ from .likelihood import bits_per_dim, log_likelihood
 from .metric_info import METRIC_INFO, MetricInfo, metric_names as info_names, register, summary_metrics, timing_detail
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
-from .reference import build_reference, feature_net_path, needs_feature_net, sample_scores
+from .reference import build_reference, feature_net, needs_feature_net, sample_scores
+from .registry import COUNT
 from .nets import ScoreModel, stack_members
 from .progress import Progress
 from .rng import Streams
@@ -43,25 +44,22 @@ DATA = "data"  # the objective column of the real-vs-real baseline rows
 class EvaluateConfig:
     """The `evaluate:` section of a benchmark config."""
 
-    n_samples: int = 2000
-    nll_points: int = 500
-    fisher_points: int = 4096
+    n_samples: COUNT = 2000
+    nll_points: COUNT = 500
+    fisher_points: COUNT = 4096
     divergence: str = "auto"  # exact up to exact_divergence_max_dim, Hutchinson above
-    exact_divergence_max_dim: int = 32
-    sw_projections: int = 256
+    exact_divergence_max_dim: COUNT = 32
+    sw_projections: COUNT = 256
     device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
     features: str | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
-    reference_samples: int = 10000  # train rows in the FID/KID reference statistics
-    baseline_draws: int = 5  # real-vs-real draws of synthetic data: the floor's spread
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
+    reference_samples: COUNT = 10000  # train rows in the FID/KID reference statistics
+    baseline_draws: COUNT = 5  # real-vs-real draws of synthetic data: the floor's spread
+    kid_subsets: COUNT = 100
+    kid_subset_size: COUNT = 1000
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "EvaluateConfig":
         cfg = settings(cls, values, "evaluate")
-        require_positive_ints(cfg, "evaluate", ("n_samples", "nll_points", "fisher_points", "exact_divergence_max_dim",
-                                                "sw_projections", "reference_samples", "baseline_draws", "kid_subsets",
-                                                "kid_subset_size"))
         kind = cfg.features.get("kind") if isinstance(cfg.features, dict) else cfg.features
         if kind != "auto" and kind not in FEATURES:
             raise ConfigError(f"evaluate.features: unknown {kind!r}; valid: auto, {', '.join(FEATURES.keys())} "
@@ -311,7 +309,7 @@ def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, dev
     rows = [row(RunSpec(dataset, DATA, MODEL, k), MODEL, m, value, detail=base["detail"])
             for m in wanted for k, value in enumerate(base[m])]
     if needs_feature_net(config, dataset, cfg):
-        record = load_digits_classifier(feature_net_path(config, dataset, results))[1]
+        record = load_digits_classifier(feature_net(config, dataset, results))[1]
         rows.append(row(run, MODEL, "feature_accuracy", record["test_accuracy"],
                         detail=f"digits classifier on the {record['n_test']} test digits"))
     return rows

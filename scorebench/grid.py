@@ -18,8 +18,6 @@ from .layout import DATA_METRICS, MODEL_METRICS
 from .metric_info import summary_metrics
 
 ORACLE = "oracle"
-EXACT_MAX_DIM = 32  # default for objectives.exact.max_dim: d backward passes per step beyond this is slow on CPU
-GRID_KEYS = {"exact": ("max_dim",)}  # objective parameters read by the grid, not by the objective
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ def run_params(config: dict, run: RunSpec) -> dict:
 
 def objective_names() -> list[str]:
     """Valid values of `objectives:`: the objective registry plus the analytic oracle."""
-    return sorted(catalog.OBJECTIVES) + [ORACLE]
+    return catalog.OBJECTIVES.keys()
 
 
 def check_names(config: dict) -> None:
@@ -134,7 +132,7 @@ def conditional_cases(config: dict, run: RunSpec, sampler: str) -> list[tuple[st
             ok, reason, facts = True, "", catalog.METHODS.get(spec["kind"])
             if facts.needs_exact and run.objective != ORACLE:
                 ok, reason = False, f"method {method} needs the exact conditional score: the oracle objective only"
-            elif facts.needs_steps and config["samplers"][sampler]["kind"] in catalog.UNSTEPPED:
+            elif facts.needs_steps and not catalog.SAMPLERS.get(config["samplers"][sampler]["kind"]).stepped:
                 ok, reason = False, f"sampler {sampler} has no steps to replace the observed coordinates in"
             cases.append((mask, method, ok, reason))
     return cases
@@ -150,23 +148,16 @@ def check_run(config: dict, run: RunSpec) -> None:
 
 
 def train_compatible(config: dict, dataset: str, objective: str, schedule: str) -> tuple[bool, str]:
-    """Can this objective be trained on this dataset? (ok, reason when not)."""
+    """Can this objective be trained on this dataset? (ok, reason when not): the objective's facts say."""
     synthetic, dim = dataset_info(dataset_params(config, dataset))
-    params = objective_entries(config)[objective]
-    if objective == ORACLE and not synthetic:
-        return False, f"oracle needs a known density; {dataset} is real data"
-    max_dim = params.get("max_dim", EXACT_MAX_DIM)
-    if objective == "exact" and dim > max_dim:
-        return False, f"exact score matching costs d={dim} backward passes per step, above objectives.exact.max_dim={max_dim}"
-    return True, ""
+    facts = catalog.OBJECTIVES.get(objective)
+    return facts.compatible(objective, objective_entries(config)[objective], dataset, synthetic, dim)
 
 
 def sample_compatible(config: dict, run: RunSpec, sampler: str) -> tuple[bool, str]:
-    """Can this sampler run on this run's schedule? (ok, reason when not)."""
+    """Can this sampler run on this run's schedule? (ok, reason when not): the sampler's facts say."""
     schedule = config["schedules"][run.schedule]["kind"]
-    if catalog.needs_continuous(config["samplers"][sampler]["kind"]) and catalog.discrete(schedule):
-        return False, f"{sampler} integrates an ODE over continuous t; schedule {run.schedule} ({schedule}) is discrete"
-    return True, ""
+    return catalog.SAMPLERS.get(config["samplers"][sampler]["kind"]).compatible(sampler, run.schedule, schedule)
 
 
 def likelihood_compatible(config: dict, run: RunSpec) -> tuple[bool, str]:
@@ -182,11 +173,19 @@ def fidelity(config: dict) -> bool:
     return not config["metrics"] or bool({"fid", "kid"} & set(config["metrics"]))
 
 
-def metric_files(config: dict) -> list[str]:
-    """The metrics/<dataset>/<name>.json files every dataset with a run gets: the model's rows, one per
-    sampler, and the real-vs-real floor where FID/KID are computed."""
-    return [MODEL_METRICS, *config["samplers"], *([DATA_METRICS] if fidelity(config) else []),
+def metric_files(config: dict, dataset: str) -> list[str]:
+    """The metrics/<dataset>/<name>.json files of a dataset with runs: its models' rows per objective
+    (written by that objective's training job), one per sampler, the real-vs-real floor where FID/KID are
+    computed, one per conditioning sampler."""
+    objectives = [o for o in objective_entries(config)
+                  if any(train_compatible(config, dataset, o, s)[0] for s in config["schedules"])]
+    return [*map(model_file, objectives), *config["samplers"], *([DATA_METRICS] if fidelity(config) else []),
             *(conditional_file(s) for s in (conditioning(config) or {"samplers": []})["samplers"])]
+
+
+def model_file(objective: str) -> str:
+    """The {name} of the metrics file of an objective's models on a dataset (`model.<objective>`)."""
+    return f"{MODEL_METRICS}.{objective}"
 
 
 def conditional_file(sampler: str) -> str:
@@ -206,7 +205,7 @@ def seed_batches(runs: list[RunSpec]) -> list[list[RunSpec]]:
 def objective_params(config: dict, objective: str) -> dict:
     """The parameters passed to the objective's constructor (grid-only keys removed)."""
     params = objective_entries(config)[objective]
-    return {k: v for k, v in params.items() if k not in GRID_KEYS.get(objective, ())}
+    return {k: v for k, v in params.items() if k not in catalog.GRID_KEYS}
 
 
 def runs(config: dict) -> tuple[list[RunSpec], list[tuple[RunSpec, str]]]:
@@ -222,16 +221,6 @@ def runs(config: dict) -> tuple[list[RunSpec], list[tuple[RunSpec, str]]]:
     if not valid:
         raise ConfigError("grid: every combination was skipped; " + "; ".join(sorted({r for _, r in skipped})))
     return valid, skipped
-
-
-def select(config: dict, **filters) -> list[RunSpec]:
-    """The valid runs whose fields equal every given (non-None) filter."""
-    valid, _ = runs(config)
-    for key, value in filters.items():
-        if value is not None and value not in {getattr(r, key) for r in valid} | {None}:
-            names = sorted({str(getattr(r, key)) for r in valid})
-            raise ConfigError(f"--{key}: no valid run has {key} {value!r}; valid: {', '.join(names)}")
-    return [r for r in valid if all(v is None or getattr(r, k) == v for k, v in filters.items())]
 
 
 def describe(config: dict) -> str:

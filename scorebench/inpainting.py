@@ -2,7 +2,8 @@
 mask × method that fits it (`grid.conditional_cases`), scored against the exact conditional.
 
 A row's `sampler` column reads `<sampler>/<method>/<mask>`; its value is the mean over the
-`conditioning.observations` test points, each completed `conditioning.n_samples` times. The first
+`conditioning.observations` test points, each completed `conditioning.n_samples` times, except
+`cond_fid` (images): `conditioning.n_samples` distinct test images, each completed once. The first
 test point's completions (at most FIGURE_ROWS) are kept per run for the report's figures.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .grid import RunSpec, conditional_cases, conditioning
 from .io import save_torch
 from .layout import COMPLETIONS, RESULTS, Layout
 from .metric_info import metric_names
-from .reference import feature_net_path
+from .reference import completion_fid, feature_net
 from .samplers import build_sampler
 
 FIGURE_ROWS = 256
@@ -56,7 +57,7 @@ def _run_rows(config, run, sampler, cases, results, device) -> list[dict]:
     score, dataset, process, trained = load_score(config, run, results, device)
     draw = build_sampler(sampler, config["samplers"][sampler])
     observations = dataset.test[: cond["observations"]]
-    classifier = (load_digits_classifier(feature_net_path(config, run.dataset, results), device)[0]
+    classifier = (load_digits_classifier(feature_net(config, run.dataset, results), device)[0]
                   if "cond_label_agreement" in names else None)
     rows, kept = [], {}
     for mask_name, method_name, ok, reason in cases:
@@ -89,6 +90,26 @@ def _run_rows(config, run, sampler, cases, results, device) -> list[dict]:
                     values[m].append(got[m])
         else:
             detail = f"mean over {len(observations)} test points, {cond['n_samples']} completions each"
-            rows += [row(run, label, m, sum(v) / len(v), detail=detail) for m, v in values.items()]
+            rows += [row(run, label, m, sum(v) / len(v), detail=detail) for m, v in values.items() if m != "cond_fid"]
+            if "cond_fid" in names:
+                rows.append(_fid_row(config, run, label, (draw, score, process, method), dataset, mask,
+                                     cond["n_samples"], results, device))
     save_torch(kept, Layout(results, config["name"]).path(COMPLETIONS, sampler=sampler, **run.fields()))
     return rows
+
+
+def _fid_row(config, run, label, drawing, dataset, mask, n, results, device) -> dict:
+    """cond_fid: up to `n` distinct test images (at most the split) completed once each, against them:
+    how far completions stray from real images across the test split, where label agreement looks at
+    a few test points completed many times."""
+    draw, score, process, method = drawing
+    originals = dataset.test[:n]
+    generator = torch.Generator(device).manual_seed(seed_for(run, f"{label}/fid"))
+    x, stats = method.draw(draw, score, process, mask, originals.to(device), len(originals), generator=generator,
+                           device=device, mixture=dataset.mixture)
+    if stats["status"] != "ok":
+        return row(run, label, "cond_fid", math.nan, "diverged", f"non-finite state at step {stats['diverged_step']}")
+    truth = dataset.dequantize(originals, torch.Generator().manual_seed(seed_for(run, f"{label}/fid/truth")))
+    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
+    value, detail = completion_fid(config, run.dataset, cfg, x.cpu(), truth, results, device)
+    return row(run, label, "cond_fid", value, detail=detail)

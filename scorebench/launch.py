@@ -28,9 +28,10 @@ from typing import Callable
 
 import submitit
 
+from .benchmark import Benchmark
 from .config import has_grid, placement, resource, section
 from .errors import ConfigError, ScorebenchError
-from .grid import RunSpec, runs
+from .grid import RunSpec
 from .io import load_torch, save_json
 from .layout import RESULTS, RUN, Layout
 
@@ -87,24 +88,25 @@ class Submitted:
     job: submitit.Job | None = None  # set for jobs of this process (the local executor needs it)
 
 
-def sweep(config: dict, results: str | Path = RESULTS, *, cluster: str = "auto", partition: str | None = None,
+def sweep(bench: Benchmark, results: str | Path = RESULTS, *, cluster: str = "auto", partition: str | None = None,
           account: str | None = None, gpu_type: str | None = None, parallelism: int | None = None,
           wait: bool = True, dry_run: bool = False, poll_seconds: float = 1.0,
           echo: Callable[[str], None] = print) -> list[Submitted]:
-    """Train every unfinished run of `config`'s grid through submitit; return the jobs submitted.
+    """Train every unfinished run of the benchmark's grid through submitit; return the jobs submitted.
 
     `cluster`: "slurm", "local" (subprocesses on this machine), or "auto" (SLURM when `sbatch`
     is on PATH). Memory, time limit and GPU come from the config's resources.train and
     train.device, as for the workflow's train rule. With `wait`, raises SlurmError naming every
     run that did not finish (its job state and log); the finished ones are kept either way.
     """
+    config = bench.config
     if not has_grid(config):
         raise ConfigError("config: no grid (datasets, objectives, schedules) to sweep")
     from .run import failed_attempts, finished
 
     results = Path(results).resolve()
     layout = Layout(results, config["name"])
-    grid, _ = runs(config)
+    grid = list(bench.runs)
     todo = [r for r in grid if not finished(config, r, results)]
     given_up = {r: failed_attempts(config, r, results) for r in todo}
     given_up = {r: why for r, (attempts, why) in given_up.items() if attempts >= MAX_ATTEMPTS}

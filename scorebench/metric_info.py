@@ -38,6 +38,7 @@ METRIC_INFO = {
     "cond_mode_weight_tv": MetricInfo("total variation", False, level="conditional", needs="synthetic"),
     "cond_sliced_wasserstein": MetricInfo("data units", True, level="conditional", needs="synthetic"),
     "cond_label_agreement": MetricInfo("fraction", False, lower_is_better=False, level="conditional", needs="images"),
+    "cond_fid": MetricInfo("squared feature units", True, level="conditional", needs="images"),
     "heldout_dsm_loss": MetricInfo("sigma^2-weighted", True, level="curve"),  # training curves on real data only
 }
 QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric in the report: the first it has

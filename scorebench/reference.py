@@ -8,6 +8,7 @@ it with the same n as the generated samples, so users see the floor that samplin
 """
 from __future__ import annotations
 
+import fcntl
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -40,20 +41,26 @@ def needs_feature_net(config: dict, dataset: str, cfg) -> bool:
     return feature_spec(config, dataset, cfg)["kind"] == "digits_classifier"
 
 
-def feature_net_path(config: dict, dataset: str, results) -> Path:
-    return Layout(results, config["name"]).path(FEATURE_NET, dataset=dataset)
-
-
-def train_feature_net(config: dict, dataset: str, results) -> dict:
-    """Train and cache the dataset's feature network; its record holds the test accuracy."""
-    return train_digits_classifier(feature_net_path(config, dataset, results), seed=SEED)
+def feature_net(config: dict, dataset: str, results) -> Path:
+    """The dataset's feature network (the digits classifier) under features/<dataset>/, trained by the
+    first job that needs it: a job that finds another training it waits on the lock and reads its file
+    (it depends on nothing in the config, so it is never trained again; delete it to retrain)."""
+    path = Layout(results, config["name"]).path(FEATURE_NET, dataset=dataset)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            train_digits_classifier(path, seed=SEED)
+    return path
 
 
 def extractor_spec(config: dict, dataset: str, cfg, results) -> dict:
     """The dataset's extractor entry with its files: the digits classifier is the one cached under features/."""
     spec = feature_spec(config, dataset, cfg)
     if spec["kind"] == "digits_classifier":
-        spec.setdefault("path", str(feature_net_path(config, dataset, results)))
+        spec.setdefault("path", str(feature_net(config, dataset, results)))
     return spec
 
 
@@ -122,6 +129,17 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
                        "draws": draws, "detail": describe(scores[0], ext.name, draws, data.synthetic)}
     save_reference(ref, out)
     return ref
+
+
+def completion_fid(config: dict, dataset: str, cfg, completed: torch.Tensor, originals: torch.Tensor, results,
+                   device: str = "cpu") -> tuple[float, str]:
+    """FID of completed images against the (dequantised) test images they were completed from, in the
+    dataset's feature space: (value, row detail)."""
+    ext = extractor(config, dataset, cfg, results, device)
+    truth = reference_statistics(originals, ext, n=len(originals), seed=SEED, dataset=dataset, split="test")
+    result = fidelity(features(completed, ext), truth, kid_subsets=1, kid_subset_size=2, seed=SEED)
+    flag = f"; biased: n ≤ {result['feature_dim']} features" if result["biased"] else ""
+    return result["fid"], f"{ext.name} features, {result['n']} test images each completed once, against them{flag}"
 
 
 def depends_on(config: dict, dataset: str, cfg) -> dict:

@@ -36,7 +36,7 @@ def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]
     layout = Layout(results, config["name"])
     rows, absent = [], []
     for dataset in sorted({r.dataset for r in runs(config)[0]}):
-        for name in metric_files(config):
+        for name in metric_files(config, dataset):
             path = layout.path(METRICS, dataset=dataset, name=name)
             try:
                 rows += read_rows(path)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
 
 from .errors import ConfigError
-from .registry import Registry, at_least, build, positive
+from .registry import POSITIVE, Range, Registry, build
 from .rng import Streams, randn
 from .sde import NoiseProcess, _bcast
 
@@ -120,9 +120,8 @@ class Langevin(Sampler):
 
     kind = "langevin"
 
-    def __init__(self, steps: int = 1000, step_size: float = 0.01, sigma: float = 0.01, denoise: bool = True):
-        at_least(1, steps=steps)
-        positive(step_size=step_size, sigma=sigma)
+    def __init__(self, steps: Annotated[int, Range(1)] = 1000, step_size: Annotated[float, POSITIVE] = 0.01, sigma: Annotated[float, POSITIVE] = 0.01,
+                 denoise: bool = True):
         self.steps, self.step_size, self.sigma, self.denoise = steps, float(step_size), float(sigma), denoise
 
     def run(self, score, process, x, generator, check):
@@ -144,11 +143,8 @@ class AnnealedLangevin(Sampler):
 
     kind = "ald"
 
-    def __init__(self, steps_per_level: int = 100, epsilon: float = 2e-5, levels: int = 10,
-                 sigma_min: float = 0.01, denoise: bool = True):
-        at_least(1, steps_per_level=steps_per_level)
-        at_least(2, levels=levels)
-        positive(epsilon=epsilon, sigma_min=sigma_min)
+    def __init__(self, steps_per_level: Annotated[int, Range(1)] = 100, epsilon: Annotated[float, POSITIVE] = 2e-5, levels: Annotated[int, Range(2)] = 10,
+                 sigma_min: Annotated[float, POSITIVE] = 0.01, denoise: bool = True):
         self.steps_per_level, self.epsilon, self.levels, self.denoise = steps_per_level, float(epsilon), levels, denoise
         self.sigma_min = float(sigma_min)
 
@@ -186,8 +182,7 @@ class EulerMaruyama(Sampler):
 
     kind = "em"
 
-    def __init__(self, steps: int = 1000, denoise: bool = True):
-        at_least(2, steps=steps)
+    def __init__(self, steps: Annotated[int, Range(2)] = 1000, denoise: bool = True):
         self.steps, self.denoise = steps, denoise
 
     def run(self, score, process, x, generator, check):
@@ -209,10 +204,8 @@ class PredictorCorrector(Sampler):
 
     kind = "pc"
 
-    def __init__(self, steps: int = 500, snr: float = 0.16, corrector_steps: int = 1, denoise: bool = True):
-        at_least(2, steps=steps)
-        at_least(0, corrector_steps=corrector_steps)
-        positive(snr=snr)
+    def __init__(self, steps: Annotated[int, Range(2)] = 500, snr: Annotated[float, POSITIVE] = 0.16, corrector_steps: Annotated[int, Range(0)] = 1,
+                 denoise: bool = True):
         self.steps, self.snr, self.corrector_steps, self.denoise = steps, float(snr), corrector_steps, denoise
 
     def run(self, score, process, x, generator, check):
@@ -262,8 +255,7 @@ class ProbabilityFlowODE(Sampler):
     requires_continuous = True
     projects = False
 
-    def __init__(self, rtol: float = 1e-5, atol: float = 1e-5, method: str = "dopri5", denoise: bool = True):
-        positive(rtol=rtol, atol=atol)
+    def __init__(self, rtol: Annotated[float, POSITIVE] = 1e-5, atol: Annotated[float, POSITIVE] = 1e-5, method: str = "dopri5", denoise: bool = True):
         self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
 
     @property
@@ -288,8 +280,7 @@ class Heun(Sampler):
     kind = "heun"
     requires_continuous = True
 
-    def __init__(self, steps: int = 50, denoise: bool = True):
-        at_least(2, steps=steps)
+    def __init__(self, steps: Annotated[int, Range(2)] = 50, denoise: bool = True):
         self.steps, self.denoise = steps, denoise
 
     def run(self, score, process, x, generator, check):

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from .config import require_positive_ints, settings
+from .config import settings
 from .errors import ConfigError
 from .io import save_text
+from .registry import COUNT, SCALE
 
 # variant name -> (objective registry key, its parameters)
 VARIANTS = {
@@ -46,14 +47,14 @@ class ScalingConfig:
 
     dims: list = field(default_factory=lambda: [2**k for k in range(1, 11)])  # 2 … 1024
     objectives: list = field(default_factory=lambda: list(VARIANTS))
-    batch_size: int = 64
-    width: int = 128  # fixed network width: DSM and SSM cost should then barely grow with d
-    depth: int = 3
-    warmup: int = 2
-    repeats: int = 5
+    batch_size: COUNT = 64
+    width: COUNT = 128  # fixed network width: DSM and SSM cost should then barely grow with d
+    depth: COUNT = 3
+    warmup: COUNT = 2
+    repeats: COUNT = 5
     device: str = "cpu"
-    max_seconds: float = 30.0  # a cell whose warm-up step takes longer is recorded as skipped
-    fit_from_dim: int = 64  # slopes are fitted over d ≥ this, where the per-dimension cost dominates
+    max_seconds: SCALE = 30.0  # a cell whose warm-up step takes longer is recorded as skipped
+    fit_from_dim: COUNT = 64  # slopes are fitted over d ≥ this, where the per-dimension cost dominates
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "ScalingConfig":
@@ -63,7 +64,6 @@ class ScalingConfig:
                 raise ConfigError(f"scaling.objectives: unknown {name!r}; valid: {', '.join(VARIANTS)}")
         if not cfg.dims or not all(isinstance(d, int) and d >= 1 for d in cfg.dims):
             raise ConfigError(f"scaling.dims: must be a non-empty list of integers >= 1 (got {cfg.dims!r})")
-        require_positive_ints(cfg, "scaling", ("batch_size", "width", "depth", "warmup", "repeats", "fit_from_dim"))
         return cfg
 
 

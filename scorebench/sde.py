@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Annotated
 
 import torch
 
 from .errors import ConfigError
-from .registry import Registry, build
+from .registry import POSITIVE, Range, Registry, build
 from .rng import rand, randint, randn
 
 PROCESSES: Registry = Registry("schedule")
@@ -122,7 +123,7 @@ class VE(NoiseProcess):
 
     kind = "ve"
 
-    def __init__(self, sigma_min: float = 0.01, sigma_max: float | str = "auto", train=None):
+    def __init__(self, sigma_min: Annotated[float, POSITIVE] = 0.01, sigma_max: float | str = "auto", train=None):
         self.sigma_max, provenance = _resolve_sigma_max(sigma_max, train)
         self.sigma_min = float(sigma_min)
         if not 0 < self.sigma_min < self.sigma_max:
@@ -158,9 +159,8 @@ class NCSN(VE):
     kind = "ncsn"
     discrete = True
 
-    def __init__(self, sigma_min: float = 0.01, sigma_max: float | str = "auto", levels: int = 10, train=None):
-        if levels < 2:
-            raise ConfigError(f"levels: must be >= 2 (got {levels})")
+    def __init__(self, sigma_min: Annotated[float, POSITIVE] = 0.01, sigma_max: float | str = "auto",
+                 levels: Annotated[int, Range(2)] = 10, train=None):
         super().__init__(sigma_min, sigma_max, train)
         self.levels = int(levels)
 
@@ -187,12 +187,11 @@ class VP(NoiseProcess):
     kind = "vp"
     prior_std = 1.0
 
-    def __init__(self, beta_min=0.1, beta_max=20.0, eps=1e-3, train=None):
+    def __init__(self, beta_min: Annotated[float, POSITIVE] = 0.1, beta_max: Annotated[float, POSITIVE] = 20.0,
+                 eps: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 1e-3, train=None):
         self.beta_min, self.beta_max, self.eps = float(beta_min), float(beta_max), float(eps)
-        if not 0 < self.beta_min < self.beta_max:
+        if not self.beta_min < self.beta_max:
             raise ConfigError(f"beta_min: must satisfy 0 < beta_min < beta_max (got {beta_min}, {beta_max})")
-        if not 0 < self.eps < 1:
-            raise ConfigError(f"eps: must lie in (0, 1) (got {eps})")
 
     def beta(self, t):
         return self.beta_min + t * (self.beta_max - self.beta_min)

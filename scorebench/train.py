@@ -12,17 +12,18 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
 
-from .config import require_positive_ints, settings
+from .config import settings
 from .data import Dataset
 from .errors import ConfigError
 from .io import load_torch, provenance, save_text, save_torch
 from .nets import ScoreModel, batches_members, build_backbone, member_state, select_members, stack_members
 from .objectives import Objective
 from .progress import Progress
+from .registry import COUNT, SCALE, Range
 from .rng import Streams, randint
 from .sde import NoiseProcess
 
@@ -35,34 +36,22 @@ PROJECTION_SALT = 1_000_003  # the projection generator's seed offset: apart fro
 class TrainConfig:
     """The `train:` section of a benchmark config."""
 
-    steps: int = 2000
-    batch_size: int = 256
-    lr: float = 1e-3
-    ema: float = 0.999
-    grad_clip: float = 1.0
-    checkpoint_every: int = 500
-    log_every: int = 50
-    curve_points: int = 10  # log-spaced steps at which the truth probe is recorded (curve.csv)
+    steps: COUNT = 2000
+    batch_size: COUNT = 256
+    lr: SCALE = 1e-3
+    ema: Annotated[float, Range(0, 1, high_open=True)] = 0.999
+    grad_clip: SCALE = 1.0  # the largest gradient norm a step applies
+    checkpoint_every: COUNT = 500
+    log_every: COUNT = 50
+    curve_points: COUNT = 10  # log-spaced steps at which the truth probe is recorded (curve.csv)
     device: str = "cpu"
     net: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "TrainConfig":
         cfg = settings(cls, values, "train")
-        for key in ("lr", "ema", "grad_clip"):
-            try:  # PyYAML reads 2e-3 (no dot) as a string
-                setattr(cfg, key, float(getattr(cfg, key)))
-            except (TypeError, ValueError):
-                raise ConfigError(f"train.{key}: must be a number (got {getattr(cfg, key)!r})") from None
-        require_positive_ints(cfg, "train", ("steps", "batch_size", "checkpoint_every", "log_every", "curve_points"))
         if not isinstance(cfg.net, dict):
             raise ConfigError(f"train.net: must be a mapping {{kind: mlp|unet, ...}} (got {cfg.net!r})")
-        if not cfg.lr > 0:
-            raise ConfigError(f"train.lr: must be > 0 (got {cfg.lr})")
-        if not 0 <= cfg.ema < 1:
-            raise ConfigError(f"train.ema: must lie in [0, 1) (got {cfg.ema})")
-        if not cfg.grad_clip > 0:
-            raise ConfigError(f"train.grad_clip: must be > 0, the largest gradient norm a step applies (got {cfg.grad_clip})")
         return cfg
 
 

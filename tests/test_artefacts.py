@@ -8,12 +8,12 @@ import pytest
 import torch
 from conftest import run_cli
 
-from scorebench import config as cfgmod
 from scorebench import launch
-from scorebench.grid import RunSpec
-from scorebench.io import save_torch
+from scorebench.benchmark import Benchmark
 from scorebench.evaluate import read_rows
-from scorebench.layout import METRICS, MODEL_FILE, MODEL_METRICS, SAMPLE, Layout
+from scorebench.grid import RunSpec, model_file
+from scorebench.io import save_torch
+from scorebench.layout import METRICS, MODEL_FILE, SAMPLE, Layout
 from scorebench.run import run_params
 
 CONFIG = {"name": "art", "seeds": [0], "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
@@ -69,7 +69,7 @@ def test_a_planted_or_damaged_artefact_is_one_line_and_runs_no_code(trained, tmp
         out = run_cli("evaluate", path, "--dataset", "toy", *sampler, "--results", results)
         assert not marker.exists()
         if out.returncode == 0:  # recorded as failed rows that name the file, as the workflow runs it
-            rows = read_rows(layout.path(METRICS, dataset="toy", name="em" if sampler else MODEL_METRICS))
+            rows = read_rows(layout.path(METRICS, dataset="toy", name="em" if sampler else model_file("dsm")))
             assert rows and all(r["status"] == "failed" and str(target) in r["detail"] for r in rows), rows
         else:
             one_line(out, str(target))
@@ -78,10 +78,10 @@ def test_a_planted_or_damaged_artefact_is_one_line_and_runs_no_code(trained, tmp
 
 
 def _failed_record(config, results, attempts):
-    config = cfgmod.validate(config)
+    bench = Benchmark.of(config)
     save_torch({"status": "failed", "reason": "RuntimeError: boom", "attempts": attempts, "steps": 0,
-                "params": run_params(config, RUN)}, Layout(results, "art").path(MODEL_FILE, **RUN.fields()))
-    return config
+                "params": run_params(bench.config, RUN)}, Layout(results, "art").path(MODEL_FILE, **RUN.fields()))
+    return bench
 
 
 def test_a_failed_run_is_resubmitted_by_the_next_sweep_until_it_failed_three_times(tmp_path):

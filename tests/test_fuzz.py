@@ -1,7 +1,7 @@
 """Malformed configs, generated from config/default.yaml: every one is refused with one line naming
-the offending key, no traceback, nothing written. In-process through the entry every verb and the
-workflow's onstart use (`cli._load`: schema, names, then every component built); a sample through
-real `snakemake -n` and `scorebench grid`."""
+the offending key, no traceback, nothing written. In-process through the Snakefile's torch-free parse
+(`Benchmark.of`) and the entry of every verb (`cli._load`: the same, then every component built); a
+sample through real `snakemake -n` and `scorebench grid`."""
 from __future__ import annotations
 
 import copy
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scorebench.benchmark import Benchmark
 from scorebench.cli import _load
 from scorebench.errors import ScorebenchError
 
@@ -109,24 +110,25 @@ def test_the_fuzzer_covers_every_key_and_over_200_configs():
 
 @pytest.mark.parametrize("case,config,where", CASES, ids=[c[0] for c in CASES])
 def test_a_malformed_config_is_refused_naming_its_key(tmp_path, case, config, where):
+    """By the torch-free parse the Snakefile runs (`Benchmark.of`: a dry run refuses it) and by the
+    entry of every verb (`cli._load`, which also builds every component)."""
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(ScorebenchError) as err:
-        _load(path)
-    message = str(err.value)
-    assert "\n" not in message.rstrip(), message
-    assert where.split(".nosie")[0] in message or where == "config", (where, message)
+    for load in (lambda: Benchmark.of(yaml.safe_load(path.read_text())), lambda: _load(path)):
+        with pytest.raises(ScorebenchError) as err:
+            load()
+        message = str(err.value)
+        assert "\n" not in message.rstrip(), message
+        assert where.split(".nosie")[0] in message or where == "config", (where, message)
     assert os.listdir(tmp_path) == ["config.yaml"]  # nothing written
 
 
-# through the real CLIs: errors of shape, names, keys and types, which the workflow's torch-free parse
-# catches in a dry run (ranges are checked when the run starts, in onstart, which a dry run skips;
-# `scorebench grid` checks them too, as the in-process cases above show). A whole config that is not a
-# mapping is refused by Snakemake itself, in its own words, before the workflow's code runs.
+# through the real CLIs, one of each kind of error: a whole config that is not a mapping is refused by
+# Snakemake itself, in its own words, before the workflow's code runs, so none is sampled
 SAMPLE = [c for c in CASES if c[0] in {
-    "samplers.em.steps=text", "schedules.vp.kind=bogus", "datasets.toy+unknown", "samplers.pc.snr=text",
+    "samplers.em.steps=negative", "schedules.vp.kind=bogus", "datasets.toy+unknown", "samplers.pc.snr=text",
     "samplers-name-newline", "name-slash", "samplers.ald.levels=fraction", "seeds-huge",
-    "conditioning.masks.x0.observed=mapping", "datasets.gmm8.dim=text"}]
+    "conditioning.masks.x0.observed=mapping", "train.net.width=zero"}]
 
 
 def test_the_sample_names_ten_cases():

@@ -6,6 +6,7 @@ The module skips, printing why, only where SLURM cannot be installed or started 
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,12 +21,12 @@ import pytest
 import torch
 import yaml
 
-from scorebench import config as cfgmod
 from scorebench import launch
+from scorebench.benchmark import Benchmark
 from scorebench.cli import main as cli_main
 from scorebench.evaluate import model_rows
 from scorebench.grid import RunSpec
-from scorebench.layout import MODEL_FILE, RUN, TRAIN_LOG, Layout
+from scorebench.layout import MODEL_FILE, RUN, TRAIN_GROUP, TRAIN_LOG, Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -123,8 +124,8 @@ def submitted_ids(output: str) -> list[str]:
 
 def test_tiny_grid_through_the_slurm_profile_matches_the_local_run_and_a_rerun_submits_only_the_failed_job(
         cluster, tmp_path):
-    # one trained run (DSM): every stage of the workflow in three waves of jobs (train and the data's
-    # reference features; model metrics and sampling; report), each done within one status check
+    # one trained run (DSM): every stage of the workflow in three waves of jobs (train with its model
+    # metrics, and the data's reference features; sampling; report), each done within one status check
     config = write(tmp_path / "tiny.yaml", {**grid_config("tiny"), "objectives": ["dsm"]})
     # the local run first: alongside, it slows the cluster's jobs past the executor's status checks
     local = snakemake(tmp_path / "local", "--cores", "2", "--configfile", config)
@@ -151,7 +152,7 @@ def test_tiny_grid_through_the_slurm_profile_matches_the_local_run_and_a_rerun_s
     assert second.returncode == 0, out2[-4000:]
     assert len(submitted_ids(out2)) == 1 and re.findall(r"^rule (\w+):", out2, re.M) == ["report"], out2[-4000:]
     ids = submitted_ids(out1) + submitted_ids(out2)
-    assert len(ids) >= 5  # reference, train, evaluate_models, sample, report (twice)
+    assert len(ids) >= 5  # reference, train, sample, report (twice)
     seen = states(*ids)
     assert seen.pop(report_job) == "CANCELLED" and set(seen.values()) == {"COMPLETED"}, seen
 
@@ -193,19 +194,24 @@ def test_a_sweep_of_three_runs_completes_and_the_workflow_takes_its_models(clust
     array = re.search(r"as job (\d+)", out)[1]
     assert set(states(*(f"{array}_{i}" for i in range(3))).values()) == {"COMPLETED"}  # one array of 3
 
-    # a rerun submits nothing; Snakemake takes the models as done and only samples and evaluates
+    # a rerun submits nothing; Snakemake takes the models as done: its training job (here run locally)
+    # trains none of them again and only writes their model metrics
     assert cli_main(["sweep", str(path), "--results", str(results)]) == 0
     assert "3 of 3 runs finished, 0 queued or running, 0 to submit" in capsys.readouterr().out
-    dry = snakemake(tmp_path, "--dry-run", "--cores", "1", "--configfile", path)
-    assert dry.returncode == 0 and "rule train:" not in dry.stdout and "rule sample" in dry.stdout, dry.stdout[-3000:]
+    group = layout.path(TRAIN_GROUP, dataset="toy", objective="dsm")
+    local = snakemake(tmp_path, "--cores", "1", "--configfile", path, str(group.relative_to(tmp_path)))
+    assert local.returncode == 0, local.stdout[-3000:]
+    assert set(json.loads(group.read_text())["runs"].values()) == {"up to date"}
+    for run in runs:
+        assert torch.load(layout.path(MODEL_FILE, **run), weights_only=False)["steps"] == 200
 
 
 def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_run(cluster, tmp_path):
     # ~12 s of training: submitit's job ignores the requeue's SIGTERM, and the SIGKILL that follows
     # came 2-7 s later here (KillWait=1), so a shorter run could finish before it is stopped
     STEPS = 5000  # noqa: N806
-    config = cfgmod.validate(grid_config("requeue", steps=STEPS, checkpoint_every=100, log_every=50))
-    config.update(objectives=["dsm"], schedules={"ncsn": {"kind": "ncsn", "sigma_min": 0.01, "levels": 10}})
+    config = Benchmark.of({**grid_config("requeue", steps=STEPS, checkpoint_every=100, log_every=50),
+                           "objectives": ["dsm"], "schedules": {"ncsn": {"kind": "ncsn", "sigma_min": 0.01, "levels": 10}}})
     interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
     [job] = launch.sweep(config, interrupted, wait=False, echo=lambda _: None)
     launch.sweep(config, reference, wait=False, echo=lambda _: None)  # the same seed, left alone

@@ -50,7 +50,8 @@ def tiny_config(**evaluate) -> dict:
             "ald": {"kind": "ald", "steps_per_level": 100, "levels": 20},
             "ode": {"kind": "ode"},
         },
-        "train": {"steps": 300, "batch_size": 128},
+        # the default's MLP width: sampling 3 seeds × 2000 samples for 2000 ALD steps is the fixture's cost
+        "train": {"steps": 300, "batch_size": 128, "net": {"kind": "mlp", "width": 64}},
         "evaluate": {"n_samples": 2000, "nll_points": 300, "kid_subsets": 10, "kid_subset_size": 500, **evaluate},
     }
 
@@ -64,7 +65,8 @@ def test_default_dag_dry_runs_with_one_train_job_per_dataset_and_objective(tmp_p
     datasets = {r.dataset for r in valid}
     assert counts["train"] == len({(r.dataset, r.objective) for r in valid}) and skipped
     assert counts["sample"] == len(datasets) * len(config["samplers"]) and "evaluate_samples" not in counts
-    assert counts["evaluate_models"] == len(datasets) and counts["report"] == counts["all"] == counts["scaling"] == 1
+    assert "evaluate_models" not in counts  # the training jobs write their models' metric rows
+    assert counts["report"] == counts["all"] == counts["scaling"] == 1
     assert not (tmp_path / "results").exists()
 
 

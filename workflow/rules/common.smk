@@ -1,25 +1,23 @@
-# Helpers shared by the rules: validate the config, expand the grid, resolve paths and resources.
-# The parse imports no torch (a dry run of a large grid takes seconds): the schema, every entry's keys
-# and types (the generated per-kind schema), the registries' names (scorebench.catalog) and the grid
-# here; ranges are checked by building every component when a run starts (onstart, before any job)
-# and again in each job.
+# Helpers shared by the rules: the benchmark, resolved paths and resources.
+# The parse imports no torch (a dry run of a large grid takes seconds): scorebench.benchmark checks the
+# schema, every entry's keys, types and declared ranges (the generated per-kind schema), the registries'
+# names (scorebench.catalog) and expands the grid; what needs the components built (files present,
+# sigma_min < sigma_max) is checked when a run starts (onstart, before any job) and again in each job.
 import sys
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
 from scorebench import config as sb_config
-from scorebench.catalog import feature_kind
+from scorebench.benchmark import Benchmark
 from scorebench.errors import ScorebenchError
-from scorebench.grid import fidelity, metric_files, run_params, runs
+from scorebench.grid import fidelity, metric_files, model_file, run_params
 from scorebench.layout import (
     AGGREGATE,
     CURVES,
     DATA_METRICS,
-    FEATURE_NET,
     FIGURES,
     METRICS,
-    MODEL_METRICS,
     PAIRED,
     REFERENCE,
     REPORT,
@@ -36,19 +34,18 @@ try:
     # a key given twice is refused (Snakemake's loader silently takes the last one)
     for path in workflow.overwrite_configfiles:
         sb_config.read(path)
-    CONFIG = sb_config.validate(dict(config))
-    RUNS, SKIPPED = runs(CONFIG)
+    BENCH = Benchmark.of(dict(config))
 except ScorebenchError as err:
     sys.exit(f"scorebench: error: {err}")
+CONFIG = BENCH.config
+RUNS = BENCH.runs
 
 
 def check_parameters():
     """Build every component of the config once before the first job (torch is imported here, not
     in the parse): a bad parameter stops the run in one line naming its key."""
-    from scorebench.run import check_params
-
     try:
-        check_params(CONFIG)
+        BENCH.checked()
     except ScorebenchError as err:
         sys.exit(f"scorebench: error: {err}")
 
@@ -56,12 +53,17 @@ def check_parameters():
 LAYOUT = Layout(RESULTS, CONFIG["name"])
 # cores of the scaling job under a cluster executor unless resources.scaling.cpus says otherwise
 CLUSTER_CORES = 4
-DATASETS = sorted({r.dataset for r in RUNS})
+DATASETS = BENCH.datasets
 SAMPLERS = list(CONFIG["samplers"])
 # FID/KID need each dataset's reference statistics (and real-vs-real baseline rows); an empty
 # `metrics:` list means every metric
 FIDELITY = fidelity(CONFIG)
-METRIC_FILES = metric_files(CONFIG)
+# every metrics file the report reads
+METRIC_PATHS = [
+    str(LAYOUT.path(METRICS, dataset=dataset, name=name))
+    for dataset in DATASETS
+    for name in metric_files(CONFIG, dataset)
+]
 # the scaling study's device kind (cpu or cuda), when the config asks for one
 SCALING_DEVICE = str(CONFIG.get("scaling", {}).get("device", "cpu")).split(":")[0]
 
@@ -113,37 +115,35 @@ def benchmark_path(stage, job):
 
 # per dataset: its training groups' outputs; per (dataset, objective): every run's deciding parameters.
 # Built once: input and params functions run for every job of the DAG.
-MODEL_FILES, GROUP_PARAMS = {}, {}
+GROUP_PARAMS = {}
 for _run in RUNS:
-    MODEL_FILES.setdefault(_run.dataset, set()).add(
-        str(LAYOUT.path(TRAIN_GROUP, dataset=_run.dataset, objective=_run.objective))
-    )
     GROUP_PARAMS.setdefault((_run.dataset, _run.objective), {})[_run.id] = run_params(
         CONFIG, _run
+    )
+MODEL_FILES = {}
+for _dataset, _objective in GROUP_PARAMS:
+    MODEL_FILES.setdefault(_dataset, []).append(
+        str(LAYOUT.path(TRAIN_GROUP, dataset=_dataset, objective=_objective))
     )
 
 
 def model_files(wildcards):
     """The training groups of a dataset: their jobs write every valid run's model."""
-    return sorted(MODEL_FILES.get(wildcards.dataset, ()))
+    return MODEL_FILES.get(wildcards.dataset, [])
 
 
-def reference_input(wildcards):
-    """The dataset's FID/KID reference when the benchmark computes FID or KID."""
-    return [LAYOUT.pattern(REFERENCE, dataset=wildcards.dataset)] if FIDELITY else []
-
-
-def feature_net_input(wildcards):
-    """The trained feature network a dataset's FID/KID features come from, if any (digits)."""
-    if feature_kind(CONFIG, wildcards.dataset) != "digits_classifier":
-        return []
-    return [LAYOUT.pattern(FEATURE_NET, dataset=wildcards.dataset)]
+# the dataset's FID/KID reference, an input of its sampling jobs when the benchmark computes FID or KID
+REFERENCE_INPUT = [LAYOUT.pattern(REFERENCE)] if FIDELITY else []
 
 
 def group_params(wildcards):
-    """Everything that decides each run of a training group: a change reruns the group's job, which
-    retrains exactly the runs whose parameters changed."""
-    return GROUP_PARAMS[(wildcards.dataset, wildcards.objective)]
+    """Everything that decides each run of a training group and its model metrics: a change reruns the
+    group's job, which retrains exactly the runs whose parameters changed and evaluates every run.
+    """
+    return {
+        "runs": GROUP_PARAMS[(wildcards.dataset, wildcards.objective)],
+        "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),
+    }
 
 
 def sample_metric_params(wildcards):
@@ -174,11 +174,6 @@ def reference_params(wildcards):
     }
 
 
-def evaluate_params(wildcards):
-    """The evaluate settings of a dataset: a change reruns its model-level metrics."""
-    return sb_config.section(CONFIG, "evaluate", wildcards.dataset)
-
-
 def resource(stage, key, default):
     """A rule's `mem_mb`, `runtime` (minutes) or `cpus`: resources.<stage>.<key>, else resources.<key>, else `default`."""
     return sb_config.resource(CONFIG, stage, key, default)
@@ -205,15 +200,18 @@ def every_core():
         return CLUSTER_CORES
 
 
-def gpus(section):
-    """1 when the config asks this stage for a CUDA device, else 0 (the same rule runs on CPU). A
-    number when every dataset agrees (Snakemake evaluates a function once per job), else a function
-    of the job's dataset."""
+def gpus(*sections):
+    """1 when the config asks one of these stages (train, evaluate) for a CUDA device, else 0 (the same
+    rule runs on CPU). A number when every dataset agrees (Snakemake evaluates a function once per
+    job), else a function of the job's dataset."""
     counts = {
         name: int(
-            str(
-                sb_config.section(CONFIG, section, name).get("device", "cpu")
-            ).startswith("cuda")
+            any(
+                str(
+                    sb_config.section(CONFIG, key, name).get("device", "cpu")
+                ).startswith("cuda")
+                for key in sections
+            )
         )
         for name in CONFIG["datasets"]
     }

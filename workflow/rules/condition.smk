@@ -4,7 +4,6 @@
 rule condition:
     input:
         model_files,
-        feature_net_input,
     output:
         LAYOUT.pattern(METRICS, name="conditional.{sampler}"),
     log:

@@ -1,26 +1,6 @@
-rule feature_net:
-    output:
-        LAYOUT.pattern(FEATURE_NET),
-    log:
-        log_path("features", "{dataset}/classifier"),
-    benchmark:
-        benchmark_path("features", "{dataset}/classifier")
-    conda:
-        "../envs/scorebench.yaml"
-    threads: resource("evaluate", "cpus", 1)
-    resources:
-        **placement("evaluate"),
-        mem_mb=resource("evaluate", "mem_mb", 4000),
-        runtime=resource("evaluate", "runtime", 60),
-    params:
-        config=CONFIG_FILE,
-    shell:
-        "scorebench features {params.config} --dataset {wildcards.dataset} > {log} 2>&1"
-
-
+# One job per dataset: its FID/KID reference statistics and real-vs-real floor rows (the digits
+# classifier whose features they are is trained by the first job that needs it, under a lock).
 rule reference:
-    input:
-        feature_net_input,
     output:
         reference=LAYOUT.pattern(REFERENCE),
         rows=LAYOUT.pattern(METRICS, name=DATA_METRICS),

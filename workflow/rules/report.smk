@@ -1,10 +1,6 @@
 rule report:
     input:
-        metrics=expand(
-            LAYOUT.pattern(METRICS),
-            dataset=DATASETS,
-            name=METRIC_FILES,
-        ),
+        metrics=METRIC_PATHS,
         scaling=scaling_tables(),
     output:
         summary=LAYOUT.pattern(SUMMARY),

@@ -5,7 +5,7 @@
 rule sample:
     input:
         model_files,
-        reference=reference_input,
+        reference=REFERENCE_INPUT,
     output:
         LAYOUT.pattern(METRICS, name="{sampler}"),
     log:
