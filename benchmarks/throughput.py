@@ -8,7 +8,9 @@ seed-batching section, to throughput_cuda.json):
 - `versus_reference`: DSM and SSM training steps of `train` against a hand-written loop doing the
   same maths with the same network, weights, batch and optimiser (Adam, gradient clipping, EMA),
   timed interleaved — `rounds` rounds, each running both for `steps` steps in alternating order — so
-  both see the same machine state; the median ratio and its interquartile range (target ≤ 1.05).
+  both see the same machine state; a step's cost is the marginal one (a run of `steps` steps minus a
+  run of one, timed in the same round), so a run's one-off set-up and final save (≈ 6 ms: model.pt,
+  directories) do not count as steps; the median ratio and its interquartile range (target ≤ 1.05).
 - `seed_batching`: three seeds trained as one batched ensemble against one seed alone, interleaved
   the same way: the median ratio (3 would be no gain; 1 a free second and third seed) and its IQR.
 """
@@ -78,15 +80,22 @@ def scorebench_loop(dataset, process, cfg: TrainConfig, objective: str, steps: i
 
 
 def interleaved(loops: dict, steps: int, rounds: int) -> dict[str, list[float]]:
-    """Seconds per step of each loop, `rounds` rounds, each loop once per round, order alternating."""
+    """Seconds per step of each loop, `rounds` rounds, each loop once per round, order alternating.
+
+    A step's cost is the marginal one, (time of `steps` steps − time of 1 step) / (steps − 1), both
+    timed in the same round: what a run spends once (building the model, writing model.pt) is not a
+    step's, and would otherwise weigh on short timings."""
     times = {name: [] for name in loops}
     for loop in loops.values():  # warm-up: first-call imports and allocations
         loop(5)
     for r in range(rounds):
         for name, loop in (list(loops.items()) if r % 2 == 0 else list(loops.items())[::-1]):
             start = time.perf_counter()
+            loop(1)
+            one = time.perf_counter() - start
+            start = time.perf_counter()
             loop(steps)
-            times[name].append((time.perf_counter() - start) / steps)
+            times[name].append((time.perf_counter() - start - one) / (steps - 1))
     return times
 
 
