@@ -113,7 +113,10 @@ def clip_members(params: list[torch.nn.Parameter], max_norm: float, members: int
     """`clip_grad_norm_` per ensemble member: each member's gradient norm over all its parameters is
     clipped on its own, so a member's update does not depend on the others batched with it."""
     grads = [p.grad for p in params]
-    norms = torch.cat([g.reshape(members, -1) for g in grads], 1).pow(2).sum(1).sqrt()
+    if members == 1:  # one norm over every tensor, as clip_grad_norm_ takes it (no concatenated copy)
+        norms = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    else:
+        norms = torch.cat([g.reshape(members, -1) for g in grads], 1).pow(2).sum(1).sqrt()
     coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     shaped = {g.ndim: coef.view(-1, *[1] * (g.ndim - 1)) for g in grads}
     torch._foreach_mul_(grads, [shaped[g.ndim] for g in grads])

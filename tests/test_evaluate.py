@@ -10,12 +10,12 @@ from conftest import run_cli
 
 CONFIG = {
     "name": "ev", "datasets": {"toy": {"kind": "ncsn_toy"},
-                 "digits": {"kind": "digits", "train": {"net": {"kind": "mlp"}}, "evaluate": {"n_samples": 200}}},
+                 "digits": {"kind": "digits", "train": {"net": {"kind": "mlp", "width": 64}}, "evaluate": {"n_samples": 200}}},
     "objectives": ["dsm", "oracle"],
     "schedules": {"ncsn": {"kind": "ncsn", "levels": 20}, "vp": {"kind": "vp"}},
     "samplers": {"langevin": {"kind": "langevin", "steps": 300}, "ald": {"kind": "ald", "steps_per_level": 30},
                  "ode": {"kind": "ode"}},
-    "train": {"steps": 30, "batch_size": 64}, "evaluate": {"n_samples": 2000, "nll_points": 100, "kid_subsets": 10, "kid_subset_size": 500},
+    "train": {"steps": 30, "batch_size": 64, "net": {"kind": "mlp", "width": 64}}, "evaluate": {"n_samples": 2000, "nll_points": 100, "kid_subsets": 10, "kid_subset_size": 500},
 }
 
 
@@ -136,7 +136,7 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
         "schedules": {"vp": {"kind": "vp"}},
         "samplers": {"em": {"kind": "em", "steps": 50}, "ald": {"kind": "ald", "steps_per_level": 5, "levels": 10},
                      "heun": {"kind": "heun", "steps": 20}},
-        "train": {"steps": 30, "batch_size": 64}, "evaluate": {"n_samples": 200}})
+        "train": {"steps": 30, "batch_size": 64, "net": {"kind": "mlp", "width": 64}}, "evaluate": {"n_samples": 200}})
     runs = [RunSpec("toy", "dsm", "vp", s) for s in (0, 1)]
     train_batch(config, runs, tmp_path)
     both = sample_runs(config, runs, sampler, tmp_path)
