@@ -199,7 +199,7 @@ def test_a_sweep_of_three_runs_completes_and_the_workflow_takes_its_models(clust
     assert cli_main(["sweep", str(path), "--results", str(results)]) == 0
     assert "3 of 3 runs finished, 0 queued or running, 0 to submit" in capsys.readouterr().out
     group = layout.path(TRAIN_GROUP, dataset="toy", objective="dsm")
-    local = snakemake(tmp_path, "--cores", "1", "--configfile", path, str(group.relative_to(tmp_path)))
+    local = snakemake(tmp_path, str(group.relative_to(tmp_path)), "--cores", "1", "--configfile", path)
     assert local.returncode == 0, local.stdout[-3000:]
     assert set(json.loads(group.read_text())["runs"].values()) == {"up to date"}
     for run in runs:
@@ -210,11 +210,11 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupt
     # ~12 s of training: submitit's job ignores the requeue's SIGTERM, and the SIGKILL that follows
     # came 2-7 s later here (KillWait=1), so a shorter run could finish before it is stopped
     STEPS = 5000  # noqa: N806
-    config = Benchmark.of({**grid_config("requeue", steps=STEPS, checkpoint_every=100, log_every=50),
-                           "objectives": ["dsm"], "schedules": {"ncsn": {"kind": "ncsn", "sigma_min": 0.01, "levels": 10}}})
+    bench = Benchmark.of({**grid_config("requeue", steps=STEPS, checkpoint_every=100, log_every=50),
+                          "objectives": ["dsm"], "schedules": {"ncsn": {"kind": "ncsn", "sigma_min": 0.01, "levels": 10}}})
     interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
-    [job] = launch.sweep(config, interrupted, wait=False, echo=lambda _: None)
-    launch.sweep(config, reference, wait=False, echo=lambda _: None)  # the same seed, left alone
+    [job] = launch.sweep(bench, interrupted, wait=False, echo=lambda _: None)
+    launch.sweep(bench, reference, wait=False, echo=lambda _: None)  # the same seed, left alone
     run = dict(dataset="toy", objective="dsm", schedule="ncsn", seed=0)
     out = Layout(interrupted, "requeue").path(RUN, **run)
     wait_for(lambda: (out / launch.CHECKPOINT).exists(), 120, "the first checkpoint", step=0.05)
@@ -222,8 +222,8 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupt
     slurm("scontrol", "requeue", job.job_id)
     wait_for(lambda: states(job.job_id)[job.job_id] == "PENDING", 30, "the requeued job to be pending")
     slurm("scontrol", "update", f"JobId={job.job_id}", "StartTime=now")  # release it now
-    assert launch.sweep(config, interrupted, echo=lambda _: None) == []  # submits nothing, waits for the job
-    launch.sweep(config, reference, echo=lambda _: None)
+    assert launch.sweep(bench, interrupted, echo=lambda _: None) == []  # submits nothing, waits for the job
+    launch.sweep(bench, reference, echo=lambda _: None)
 
     assert "Restarts=1" in slurm("scontrol", "show", "job", job.job_id)
     log = job.log.with_suffix(".out").read_text()
@@ -235,7 +235,8 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupt
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     loss = [pd.read_csv(Layout(r, "requeue").path(TRAIN_LOG, **run)) for r in (interrupted, reference)]
     assert list(loss[0].step) == list(range(50, STEPS + 1, 50)) and loss[0].loss.equals(loss[1].loss)
-    rows = [{r["metric"]: r["value"] for r in model_rows(config, RunSpec(**run), results) if r["metric"] != "train_seconds"}
+    rows = [{r["metric"]: r["value"] for r in model_rows(bench.config, RunSpec(**run), results)
+             if r["metric"] != "train_seconds"}
             for results in (interrupted, reference)]  # the model metrics (Fisher divergence, ...) too
     assert rows[0]
     np.testing.assert_equal(rows[0], rows[1])
