@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Annotated
 
 import torch
 from torch import nn
 
 from .errors import ConfigError
-from .registry import Range, Registry, at_least, build
+from .registry import COUNT, Registry, at_least, build
 from .sde import NoiseProcess, _bcast
 
 NETS: Registry = Registry("network")
@@ -58,7 +57,7 @@ class MLP(nn.Module):
 
     batches_members = True
 
-    def __init__(self, shape, width: Annotated[int, Range(1)] = 128, depth: Annotated[int, Range(1)] = 3, emb: Annotated[int, Range(1)] = 64, members=1):
+    def __init__(self, shape, width: COUNT = 128, depth: COUNT = 3, emb: COUNT = 64, members=1):
         super().__init__()
         d = math.prod(shape)
         self.members = members
@@ -107,7 +106,7 @@ class UNet(nn.Module):
 
     batches_members = False
 
-    def __init__(self, shape, channels: list = (32, 64), emb: Annotated[int, Range(1)] = 128):
+    def __init__(self, shape, channels: list = (32, 64), emb: COUNT = 128):
         if not isinstance(channels, (list, tuple)) or not channels:
             raise ConfigError(f"channels: must be a non-empty list of integers (got {channels!r})")
         at_least(1, **{f"channels[{k}]": c for k, c in enumerate(channels)})

@@ -16,7 +16,7 @@ from typing import Annotated, Callable
 import torch
 
 from .errors import ConfigError
-from .registry import POSITIVE, Range, Registry, build
+from .registry import COUNT, SCALE, Range, Registry, build
 from .rng import Streams, randn
 from .sde import NoiseProcess, _bcast
 
@@ -120,7 +120,7 @@ class Langevin(Sampler):
 
     kind = "langevin"
 
-    def __init__(self, steps: Annotated[int, Range(1)] = 1000, step_size: Annotated[float, POSITIVE] = 0.01, sigma: Annotated[float, POSITIVE] = 0.01,
+    def __init__(self, steps: COUNT = 1000, step_size: SCALE = 0.01, sigma: SCALE = 0.01,
                  denoise: bool = True):
         self.steps, self.step_size, self.sigma, self.denoise = steps, float(step_size), float(sigma), denoise
 
@@ -143,8 +143,8 @@ class AnnealedLangevin(Sampler):
 
     kind = "ald"
 
-    def __init__(self, steps_per_level: Annotated[int, Range(1)] = 100, epsilon: Annotated[float, POSITIVE] = 2e-5, levels: Annotated[int, Range(2)] = 10,
-                 sigma_min: Annotated[float, POSITIVE] = 0.01, denoise: bool = True):
+    def __init__(self, steps_per_level: COUNT = 100, epsilon: SCALE = 2e-5, levels: Annotated[int, Range(2)] = 10,
+                 sigma_min: SCALE = 0.01, denoise: bool = True):
         self.steps_per_level, self.epsilon, self.levels, self.denoise = steps_per_level, float(epsilon), levels, denoise
         self.sigma_min = float(sigma_min)
 
@@ -204,8 +204,8 @@ class PredictorCorrector(Sampler):
 
     kind = "pc"
 
-    def __init__(self, steps: Annotated[int, Range(2)] = 500, snr: Annotated[float, POSITIVE] = 0.16, corrector_steps: Annotated[int, Range(0)] = 1,
-                 denoise: bool = True):
+    def __init__(self, steps: Annotated[int, Range(2)] = 500, snr: SCALE = 0.16,
+                 corrector_steps: Annotated[int, Range(0)] = 1, denoise: bool = True):
         self.steps, self.snr, self.corrector_steps, self.denoise = steps, float(snr), corrector_steps, denoise
 
     def run(self, score, process, x, generator, check):
@@ -255,7 +255,7 @@ class ProbabilityFlowODE(Sampler):
     requires_continuous = True
     projects = False
 
-    def __init__(self, rtol: Annotated[float, POSITIVE] = 1e-5, atol: Annotated[float, POSITIVE] = 1e-5, method: str = "dopri5", denoise: bool = True):
+    def __init__(self, rtol: SCALE = 1e-5, atol: SCALE = 1e-5, method: str = "dopri5", denoise: bool = True):
         self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
 
     @property

@@ -13,7 +13,7 @@ from typing import Annotated
 import torch
 
 from .errors import ConfigError
-from .registry import POSITIVE, Range, Registry, build
+from .registry import SCALE, Range, Registry, build
 from .rng import rand, randint, randn
 
 PROCESSES: Registry = Registry("schedule")
@@ -123,7 +123,7 @@ class VE(NoiseProcess):
 
     kind = "ve"
 
-    def __init__(self, sigma_min: Annotated[float, POSITIVE] = 0.01, sigma_max: float | str = "auto", train=None):
+    def __init__(self, sigma_min: SCALE = 0.01, sigma_max: float | str = "auto", train=None):
         self.sigma_max, provenance = _resolve_sigma_max(sigma_max, train)
         self.sigma_min = float(sigma_min)
         if not 0 < self.sigma_min < self.sigma_max:
@@ -159,7 +159,7 @@ class NCSN(VE):
     kind = "ncsn"
     discrete = True
 
-    def __init__(self, sigma_min: Annotated[float, POSITIVE] = 0.01, sigma_max: float | str = "auto",
+    def __init__(self, sigma_min: SCALE = 0.01, sigma_max: float | str = "auto",
                  levels: Annotated[int, Range(2)] = 10, train=None):
         super().__init__(sigma_min, sigma_max, train)
         self.levels = int(levels)
@@ -187,7 +187,7 @@ class VP(NoiseProcess):
     kind = "vp"
     prior_std = 1.0
 
-    def __init__(self, beta_min: Annotated[float, POSITIVE] = 0.1, beta_max: Annotated[float, POSITIVE] = 20.0,
+    def __init__(self, beta_min: SCALE = 0.1, beta_max: SCALE = 20.0,
                  eps: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 1e-3, train=None):
         self.beta_min, self.beta_max, self.eps = float(beta_min), float(beta_max), float(eps)
         if not self.beta_min < self.beta_max:
