@@ -19,10 +19,12 @@ install: $(STAMP)
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" snakemake --cores all
 
-# Debian packages the tests drive (Chromium, a single-node SLURM), then the suite
+# Debian packages the tests drive (Chromium, a single-node SLURM), then the suite: whole test modules
+# spread over one worker per core (TEST_WORKERS=0 runs them in this process)
+TEST_WORKERS ?= auto
 test: install
 	bash tests/system/install.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf results .snakemake
