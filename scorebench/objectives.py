@@ -80,8 +80,9 @@ class Objective:
             t = process.sample_time(x0.shape[0], generator, device=x0.device)
         alpha, sigma = process.marginal(t)
         z = randn(x0.shape, generator, device=x0.device, dtype=x0.dtype)
-        xt = _bcast(alpha, x0) * x0 + _bcast(sigma, x0) * z
-        return sigma**2 * self.estimate(score_fn, xt, t, z / _bcast(sigma, z), projection_generator or generator)
+        sigma_x = _bcast(sigma, x0)
+        xt = _bcast(alpha, x0) * x0 + sigma_x * z
+        return sigma**2 * self.estimate(score_fn, xt, t, z / sigma_x, projection_generator or generator)
 
     def estimate(self, score_fn, xt, t, noise_over_sigma, generator) -> torch.Tensor:
         raise NotImplementedError

@@ -1,12 +1,13 @@
 """Cost of one training step against data dimension d: the Jacobian-trace claim, measured.
 
 Exact score matching needs tr ∇ₓs, d backward passes (batched `chunk_size` at a time, or looped);
-SSM needs one projected backward pass, DSM none. Each (variant, d) cell times `repeats` full steps
-(forward + backward + Adam) after `warmup` steps and reports the median and the interquartile
-range; at each d all variants are timed interleaved in one process, so ratios between them compare
-like with like. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU
-memory is the growth of the process's peak resident set (ru_maxrss) over its resident set before the
-first step, each cell in a fresh subprocess so that one cell's peak cannot hide another's.
+SSM needs one projected backward pass, DSM none. Each (variant, d) cell takes `repeats` timings of
+full steps (forward + backward + Adam) after `warmup` steps, each timing a block of as many steps as
+last `block_seconds`, and reports the median and the interquartile range of the seconds per step; at
+each d all variants are timed interleaved in one process, so ratios between them compare like with
+like. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU memory is
+the growth of the process's peak resident set (ru_maxrss) over its resident set before the first
+step, each cell in a fresh subprocess so that one cell's peak cannot hide another's.
 """
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 
 from .config import settings
 from .errors import ConfigError
 from .io import save_text
-from .registry import COUNT, SCALE
+from .registry import COUNT, SCALE, Range
 
 # variant name -> (objective registry key, its parameters)
 VARIANTS = {
@@ -52,6 +54,9 @@ class ScalingConfig:
     depth: COUNT = 3
     warmup: COUNT = 2
     repeats: COUNT = 5
+    # a timing runs whole steps for at least this long: one step of a few ms on a shared CPU moves with
+    # the scheduler (single-step timings of one cell moved by up to 21 % between two runs); 0: one step
+    block_seconds: Annotated[float, Range(0)] = 0.05
     device: str = "cpu"
     max_seconds: SCALE = 30.0  # a cell whose warm-up step takes longer is recorded as skipped
     fit_from_dim: COUNT = 64  # slopes are fitted over d ≥ this, where the per-dimension cost dominates
@@ -146,11 +151,18 @@ def measure_memory(cfg: ScalingConfig, variant: str, dim: int) -> dict:
     return _row(cfg, variant, dim, "ok", "", memory=memory, method=method)
 
 
+def _block_steps(step, seconds: float) -> int:
+    """How many steps one timing runs: as many as last `seconds`, from one more timed step (at least one)."""
+    start = time.perf_counter()
+    step()
+    return max(1, math.ceil(seconds / max(time.perf_counter() - start, 1e-9)))
+
+
 def measure_times(cfg: ScalingConfig, variants: list[str], dim: int) -> dict[str, tuple[float, float]]:
     """Median and interquartile range of seconds per step of every variant at `dim`, timed interleaved
-    in this one process: `repeats` rounds, each stepping every variant once in a rotated order, so
-    that all variants see the same moments of the machine (cells timed in their own processes at
-    different moments differed by up to 2× on a shared CPU). A variant that runs out of memory here
+    in this one process: `repeats` rounds, each timing one block of every variant's steps in a rotated
+    order, so that all variants see the same moments of the machine (cells timed in their own processes
+    at different moments differed by up to 2× on a shared CPU). A variant that runs out of memory here
     is left out."""
     device = torch.device(cfg.device)
     steps = {}
@@ -162,13 +174,15 @@ def measure_times(cfg: ScalingConfig, variants: list[str], dim: int) -> dict[str
             if not _out_of_memory(err):
                 raise
             steps.pop(variant, None)
+    block = {variant: _block_steps(step, cfg.block_seconds) for variant, step in steps.items()}
     times: dict[str, list[float]] = {v: [] for v in steps}
     order = list(steps)
     for r in range(cfg.repeats):
         for variant in order[r % len(order):] + order[: r % len(order)]:
             start = time.perf_counter()
-            steps[variant]()
-            times[variant].append(time.perf_counter() - start)
+            for _ in range(block[variant]):
+                steps[variant]()
+            times[variant].append((time.perf_counter() - start) / block[variant])
     out = {}
     for variant, ts in times.items():
         q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3

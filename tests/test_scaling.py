@@ -1,6 +1,7 @@
 """`scorebench scaling`: cells run for real in subprocesses, skips are rows, slopes are fitted exactly."""
 import csv
 import math
+import time
 
 import pandas as pd
 import pytest
@@ -84,3 +85,19 @@ def test_variants_are_timed_interleaved_in_one_process():
                           ["dsm", "ssm", "exact"], 4)
     assert set(times) == {"dsm", "ssm", "exact"}
     assert all(median > 0 and iqr >= 0 for median, iqr in times.values())
+
+
+def test_a_timing_covers_whole_steps_for_block_seconds():
+    """One timing runs as many steps as last `block_seconds` (a step here sleeps ≥ 10 ms, so 0.2 s are
+    at most 20; fewer than 2 only if one sleep overran to 0.1 s), and exactly one step at 0."""
+    from scorebench.scaling import _block_steps
+
+    calls = []
+
+    def step():
+        calls.append(1)
+        time.sleep(0.01)
+
+    assert _block_steps(step, 0.0) == 1
+    assert 2 <= _block_steps(step, 0.2) <= 20
+    assert len(calls) == 2  # each estimate costs one step
