@@ -105,7 +105,7 @@ def _bcast(coef: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Reshape a per-sample (B,) or scalar coefficient to broadcast over x's non-batch dims."""
     if not isinstance(coef, torch.Tensor) or coef.dtype != x.dtype or coef.device != x.device:
         coef = torch.as_tensor(coef, dtype=x.dtype, device=x.device)  # a float, or another dtype/device
-    return coef.view(-1, *([1] * (x.ndim - 1))) if coef.ndim else coef
+    return coef.reshape(-1, *([1] * (x.ndim - 1))) if coef.ndim else coef
 
 
 def _resolve_sigma_max(sigma_max, train: torch.Tensor | None) -> tuple[float, dict]:
