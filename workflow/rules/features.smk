@@ -8,6 +8,7 @@ rule reference:
         log_path("features", "{dataset}/reference"),
     benchmark:
         benchmark_path("features", "{dataset}/reference")
+    priority: 1  # an input of the dataset's sampling jobs, like its training groups (train.smk)
     conda:
         "../envs/scorebench.yaml"
     threads: resource("evaluate", "cpus", 1)

@@ -9,6 +9,9 @@ rule train:
         log_path("train", "{dataset}/{objective}"),
     benchmark:
         benchmark_path("train", "{dataset}/{objective}")
+    # before any sampling job (whose larger inputs would otherwise win Snakemake's tie-break): a
+    # dataset's samplers wait for all its training groups, so a training job left for last idles cores
+    priority: 1
     conda:
         "../envs/scorebench.yaml"
     threads: resource("train", "cpus", 1)
