@@ -37,9 +37,9 @@ def main(device: str = "cpu") -> int:
     cfg = ScalingConfig.from_dict({**load(STUDY)["scaling"], "device": device} if kind == "cuda"
                                   else {"device": device, "repeats": 15})
     rows = run_scaling(cfg)
-    again = run_scaling(cfg)  # a second, consecutive run: how far each cell moves between two runs
     slopes = fit_slopes(rows, cfg.fit_from_dim)
     save_tables(rows, slopes, RESULTS / f"scaling_{kind}.csv", RESULTS / f"scaling_{kind}_slopes.csv")
+    again = run_scaling(cfg)  # a second, consecutive run: how far each cell moves between two runs
     record(f"scaling_{kind}_machine", {"config": asdict(cfg), **agreement(rows, again)}, device)
     for s in slopes:
         print(f"{s['objective']:>10} {s['device']}: slope {s['slope']:.2f}, over ssm {s['slope_over_ssm']:.2f}")

@@ -5,12 +5,15 @@ SSM needs one projected backward pass, DSM none. Each (variant, d) cell takes `r
 full steps (forward + backward + Adam) after `warmup` steps, each timing a block of as many steps as
 last `block_seconds`, and reports the median and the interquartile range of the seconds per step; at
 each d all variants are timed interleaved in one process, so ratios between them compare like with
-like. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated`. CPU memory is
-the growth of the process's peak resident set (ru_maxrss) over its resident set before the first
-step, each cell in a fresh subprocess so that one cell's peak cannot hide another's.
+like. CUDA timing is synchronised and its memory is `torch.cuda.max_memory_allocated` over what was
+allocated before the cell was built, per variant in the one process of its d (the allocator counts
+each cell's own tensors; a fresh process per cell would pay a CUDA start-up each, 70 on the GPU
+study). CPU memory is the growth of the process's peak resident set (ru_maxrss) over its resident
+set before the first step, each cell in a fresh subprocess so that one cell's peak cannot hide another's.
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import resource
@@ -128,10 +131,10 @@ def _warm_up(cfg: ScalingConfig, variant: str, dim: int, step) -> dict | None:
 
 
 def measure_memory(cfg: ScalingConfig, variant: str, dim: int) -> dict:
-    """Peak memory of one training step of `variant` at `dim` (in this process, which must be fresh):
-    status ok, oom or skipped (too slow), no timing."""
+    """Peak memory of one training step of `variant` at `dim` (on CPU in this process, which must be
+    fresh; on CUDA over what is allocated before it): status ok, oom or skipped (too slow), no timing."""
     device = torch.device(cfg.device)
-    base = _rss_bytes()
+    base = torch.cuda.memory_allocated(device) if device.type == "cuda" else _rss_bytes()
     try:
         step = _step(cfg, variant, dim, device)
         if (slow := _warm_up(cfg, variant, dim, step)) is not None:
@@ -144,7 +147,8 @@ def measure_memory(cfg: ScalingConfig, variant: str, dim: int) -> dict:
             raise
         return _row(cfg, variant, dim, "oom", str(err).splitlines()[0])
     if device.type == "cuda":
-        memory, method = torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+        memory = torch.cuda.max_memory_allocated(device) - base
+        method = "torch.cuda.max_memory_allocated - allocated before the cell"
     else:  # ru_maxrss is in KiB on Linux
         memory = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
         method = "peak RSS growth (ru_maxrss - RSS before the first step), own process"
@@ -191,17 +195,50 @@ def measure_times(cfg: ScalingConfig, variants: list[str], dim: int) -> dict[str
 
 
 def _subprocess(spec: dict):
-    """Run one measurement (`spec["mode"]`: memory or times) in a fresh interpreter; (result, error line)."""
+    """Run one measurement (`spec["mode"]`: memory, times or cell) in a fresh interpreter; (result, error line)."""
     proc = subprocess.run([sys.executable, "-m", "scorebench.scaling", json.dumps(spec)], capture_output=True, text=True)
     if proc.returncode != 0:
         return None, (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
     return json.loads(proc.stdout.strip().splitlines()[-1]), ""
 
 
+def measure_cell(cfg: ScalingConfig, variants: list[str], dim: int) -> dict:
+    """On CUDA, everything of one d in this process: each variant's memory row, one after the other
+    (each freed before the next), then the times of those that fit, interleaved (`measure_times`).
+    One DSM step at d = 2 runs first, so that what a process allocates once and keeps (cuBLAS's
+    workspaces) is in every variant's baseline, not in the first one's peak."""
+    _step(cfg, "dsm", 2, torch.device(cfg.device))()
+    rows = {}
+    for variant in variants:
+        rows[variant] = measure_memory(cfg, variant, dim)
+        gc.collect()
+    return {"rows": rows, "times": measure_times(cfg, [v for v in variants if rows[v]["status"] == "ok"], dim)}
+
+
+def _measure_dim(cfg: ScalingConfig, variants: list[str], dim: int) -> tuple[dict, dict | None, str]:
+    """(memory row per variant, times of those that fit or None, error line) at one d: on CPU each
+    memory in a fresh subprocess of its own, then the times in one more; on CUDA all in one (`measure_cell`)."""
+    config = asdict(cfg)
+    if cfg.device.startswith("cuda"):
+        cell, error = _subprocess({"mode": "cell", "config": config, "variants": variants, "dim": dim})
+        if cell is None:
+            return {v: _row(cfg, v, dim, "failed", error) for v in variants}, None, error
+        return cell["rows"], cell["times"], ""
+    rows = {}
+    for variant in variants:
+        row, error = _subprocess({"mode": "memory", "config": config, "variant": variant, "dim": dim})
+        rows[variant] = row or _row(cfg, variant, dim, "failed", error)
+    fit = [v for v in variants if rows[v]["status"] == "ok"]
+    if not fit:
+        return rows, {}, ""
+    times, error = _subprocess({"mode": "times", "config": config, "variants": fit, "dim": dim})
+    return rows, times, error
+
+
 def run_scaling(cfg: ScalingConfig) -> list[dict]:
     """Every (variant, d) cell; a cell that cannot run is a recorded row. Per d, each variant's memory
-    is measured in a fresh subprocess of its own, then the variants that fit are timed interleaved
-    in one more subprocess (`measure_times`).
+    is measured, then the variants that fit are timed interleaved (`measure_times`); on CPU each
+    memory in a fresh subprocess and the times in one more, on CUDA all in one subprocess per d.
 
     Once a variant runs out of memory or exceeds max_seconds at some d, its larger dimensions are
     recorded as skipped without running: they can only cost more.
@@ -211,25 +248,23 @@ def run_scaling(cfg: ScalingConfig) -> list[dict]:
                 for v in cfg.objectives for d in cfg.dims]
     rows: dict[tuple[str, int], dict] = {}
     limit: dict[str, tuple[int, str]] = {}  # variant -> the first (dim, reason) that stopped it
-    config = asdict(cfg)
     for dim in sorted(cfg.dims):
-        for variant in cfg.objectives:
-            if variant in limit:
-                rows[variant, dim] = _row(cfg, variant, dim, "skipped",
-                                          f"{variant} was {limit[variant][1]} at d={limit[variant][0]} already")
-                continue
-            row, error = _subprocess({"mode": "memory", "config": config, "variant": variant, "dim": dim})
-            rows[variant, dim] = row or _row(cfg, variant, dim, "failed", error)
-            if rows[variant, dim]["status"] in ("oom", "skipped"):
-                limit[variant] = (dim, "out of memory" if rows[variant, dim]["status"] == "oom" else "too slow")
-        timed = [v for v in cfg.objectives if rows[v, dim]["status"] == "ok"]
-        if timed:
-            times, error = _subprocess({"mode": "times", "config": config, "variants": timed, "dim": dim})
-            for variant in timed:
-                if times is None or variant not in times:
-                    rows[variant, dim] |= {"status": "failed", "detail": error or "out of memory beside the others"}
-                else:
-                    rows[variant, dim] |= {"seconds_per_step": times[variant][0], "seconds_iqr": times[variant][1]}
+        for variant in limit:
+            rows[variant, dim] = _row(cfg, variant, dim, "skipped",
+                                      f"{variant} was {limit[variant][1]} at d={limit[variant][0]} already")
+        todo = [v for v in cfg.objectives if v not in limit]
+        if not todo:
+            continue
+        memory, times, error = _measure_dim(cfg, todo, dim)
+        for variant in todo:
+            row = memory[variant]
+            if row["status"] == "ok":
+                row |= ({"seconds_per_step": times[variant][0], "seconds_iqr": times[variant][1]}
+                        if times is not None and variant in times
+                        else {"status": "failed", "detail": error or "out of memory beside the others"})
+            elif row["status"] in ("oom", "skipped"):
+                limit[variant] = (dim, "out of memory" if row["status"] == "oom" else "too slow")
+            rows[variant, dim] = row
     return [rows[v, d] for v in cfg.objectives for d in sorted(cfg.dims)]
 
 
@@ -273,6 +308,8 @@ def _main(argv: list[str]) -> int:
     cfg = ScalingConfig(**spec["config"])
     if spec["mode"] == "memory":
         print(json.dumps(measure_memory(cfg, spec["variant"], spec["dim"])))
+    elif spec["mode"] == "cell":
+        print(json.dumps(measure_cell(cfg, spec["variants"], spec["dim"])))
     else:
         print(json.dumps(measure_times(cfg, spec["variants"], spec["dim"])))
     return 0

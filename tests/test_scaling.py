@@ -36,6 +36,22 @@ def test_an_unavailable_device_is_a_recorded_skip():
     assert [r["status"] for r in rows] == ["skipped", "skipped"] and "no CUDA" in rows[0]["detail"]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_memory_of_a_variant_is_its_own_in_the_shared_process():
+    """On CUDA all variants of a d are measured in one process: DSM reads the same peak whether it is
+    measured alone or after exact, with 256 MiB held by the caller all along (only its own tensors
+    count, within 1 % for the allocator's block rounding), and every variant is timed."""
+    from scorebench.scaling import measure_cell
+
+    cfg = ScalingConfig(dims=[256], objectives=["exact", "dsm"], warmup=1, repeats=2, device="cuda")
+    held = torch.empty(64 << 20, device="cuda")
+    alone = measure_cell(cfg, ["dsm"], 256)["rows"]["dsm"]["peak_memory_bytes"]
+    cell = measure_cell(cfg, ["exact", "dsm"], 256)
+    assert cell["rows"]["dsm"]["peak_memory_bytes"] == pytest.approx(alone, rel=0.01)
+    assert 0 < alone < cell["rows"]["exact"]["peak_memory_bytes"] < held.numel() * 4
+    assert set(cell["times"]) == {"exact", "dsm"}
+
+
 def test_bad_scaling_key_is_named():
     with pytest.raises(ConfigError, match="scaling.repeat"):
         ScalingConfig.from_dict({"repeat": 3})
