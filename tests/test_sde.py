@@ -43,6 +43,16 @@ def test_ncsn_levels_are_geometric_from_the_data():
     assert set(t.tolist()) <= set(p.level_times().tolist())  # trains on the L levels only
 
 
+def test_max_pairwise_distance_is_exact_across_blocks():
+    """The farthest pair sits in different row blocks (chunk 64): the blocked, upper-triangle search
+    returns the brute-force maximum over all pairs to float64 rounding."""
+    x = torch.randn(500, 3, generator=torch.Generator().manual_seed(1))
+    x[10], x[470] = torch.tensor([40.0, 0, 0]), torch.tensor([-40.0, 1, 0])
+    brute = float((x.double()[:, None] - x.double()[None]).norm(dim=-1).max())
+    d, rows = max_pairwise_distance(x, chunk=64)
+    assert rows == 500 and abs(d - brute) < 1e-12 * brute and brute > 80
+
+
 def test_max_pairwise_distance_subsamples_large_sets():
     d, rows = max_pairwise_distance(torch.randn(50, 3), max_points=20)
     assert rows == 20 and d > 0
