@@ -1,47 +1,40 @@
-"""Numbers over seeds: 95 % bootstrap intervals, paired comparisons against DSM, time to a target.
+"""Numbers over seeds: 95 % t-intervals, paired comparisons, the page's calls under Holm, time to a target.
 
 Seeds are the unit of replication: a grid cell's n is its number of seeds that finished, except
 for wall-clocks of seeds timed as one batch (`batch_seeds`), which are one measurement and count
 once (`independent`); the step-cost and timing comparisons then replicate over cells. Intervals
-are scipy's percentile bootstrap of the mean (BCa's jackknife would rest on three points at the
-default n = 3); at such n they show what these seeds say, not a population claim, so the report
-calls two cells different only when their intervals are disjoint. Runs of different objectives
-with the same seed share data batches, noise draws and prior draws, so objective-vs-DSM
-comparisons are paired per seed (Agarwal et al. 2021, rliable: interval estimates and the
-probability of improvement instead of point ranks).
+are Student-t (`intervals`: calibrated at the few seeds a grid has, where a bootstrap is not), of
+the mean for metrics on a linear scale and of the mean of logs (a geometric mean) for metrics
+spanning decades. Runs of different objectives with the same seed share data batches, noise draws
+and prior draws, so comparisons are paired per seed (Agarwal et al. 2021, rliable: interval
+estimates and the probability of improvement instead of point ranks); every call a dataset's page
+makes is one test of the dataset's family, Holm-adjusted (`comparisons`).
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .metric_info import METRIC_INFO, shared_timing
+from .intervals import FAMILY_ERROR, exponentiated, holm, mean_interval
+from .metric_info import METRIC_INFO, QUALITY, shared_timing
 
-CONFIDENCE = 0.95
-RESAMPLES = 9999
-SEED = 0  # of every bootstrap: the same results give the same intervals
 REFERENCE = "dsm"  # the objective every other one is compared with
+ORACLE = "oracle"  # the exact score: compared, never ranked
 CELL = ["dataset", "objective", "schedule", "sampler"]
-AGGREGATE_COLUMNS = (*CELL, "metric", "estimate", "ci_low", "ci_high", "n_seeds", "unit", "status")
+HEADLINE = ("fisher_divergence", "nll_bits_per_dim")  # with the dataset's QUALITY metric: what the verdict ranks
+AGGREGATE_COLUMNS = (*CELL, "metric", "estimate", "ci_low", "ci_high", "n_seeds", "unit", "status", "method")
 PAIRED_COLUMNS = ("dataset", "metric", "objective", "reference", "comparison", "estimate", "ci_low", "ci_high",
-                  "n_seeds", "n_cells", "prob_improvement", "verdict")
+                  "n_seeds", "n_cells", "prob_improvement", "verdict", "method", "p_value", "p_holm", "n_tests")
 CURVE_COLUMNS = ("dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value")
 
 
-def interval(values) -> tuple[float, float, float]:
-    """(mean, low, high): the 95 % percentile-bootstrap interval of the mean; NaN bounds for n < 2."""
-    v = np.asarray(values, dtype=float)
-    mean = float(v.mean())
-    if len(v) < 2:
-        return mean, math.nan, math.nan
-    if np.all(v == v[0]):  # every resample is the same: scipy refuses a degenerate distribution
-        return mean, mean, mean
-    ci = stats.bootstrap((v,), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES, method="percentile",
-                         random_state=np.random.default_rng(SEED)).confidence_interval
-    return mean, float(ci.low), float(ci.high)
+def log_scale(metric: str) -> bool:
+    """Whether a metric spans decades: estimated as a geometric mean, compared as a ratio."""
+    info = METRIC_INFO.get(metric)
+    return bool(info and info.log_scale)
 
 
 def independent(rows: pd.DataFrame) -> pd.DataFrame:
@@ -54,20 +47,18 @@ def independent(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per grid cell and metric: the mean over the seeds whose row is `ok`, its interval and n
-    (a batch's shared timing counts once).
+    """One row per grid cell and metric: the mean over the seeds whose row is `ok` (geometric for a
+    metric spanning decades), its t-interval, n and method (a batch's shared timing counts once).
 
     A cell with no `ok` seed keeps the status its rows share (skipped, diverged, failed) and no value."""
     out = []
     for key, part in summary.groupby([*CELL, "metric"], sort=False):
         ok = independent(part[(part.status == "ok") & np.isfinite(part.value.astype(float))])
         if len(ok):
-            estimate, low, high = interval(ok.value)
-            status = "ok"
+            e = mean_interval(ok.value, log_scale(key[-1]))
+            out.append((*key, e.estimate, e.low, e.high, len(ok), part.unit.iloc[0], "ok", e.method))
         else:
-            estimate = low = high = math.nan
-            status = part.status.mode().iloc[0]
-        out.append((*key, estimate, low, high, len(ok), part.unit.iloc[0], status))
+            out.append((*key, math.nan, math.nan, math.nan, 0, part.unit.iloc[0], part.status.mode().iloc[0], ""))
     return pd.DataFrame(out, columns=list(AGGREGATE_COLUMNS))
 
 
@@ -78,60 +69,102 @@ def resolved(low: float, high: float, null: float) -> bool:
 
 def _prob_improvement(x: np.ndarray, y: np.ndarray, lower_is_better: bool) -> float:
     """P(a seed of x beats a seed of y), ties counted half: the Mann–Whitney U over n·m (rliable's)."""
-    u = stats.mannwhitneyu(y, x).statistic if lower_is_better else stats.mannwhitneyu(x, y).statistic
-    return float(u) / (len(x) * len(y))
+    wins = (x[:, None] < y[None, :]) if lower_is_better else (x[:, None] > y[None, :])
+    return float(np.mean(wins + 0.5 * (x[:, None] == y[None, :])))
 
 
-def _units(per_cell: pd.Series, part: pd.DataFrame, timing: bool) -> pd.Series:
-    """The replicates of a paired comparison: per seed the mean over cells; for a timing that seed
-    batches share, one value per (cell, distinct timing pair)."""
-    if not (timing and len(independent(part)) < len(part)):
-        return per_cell.groupby(level="seed").mean()
-    flat = per_cell.rename("value").reset_index()
-    return flat.drop_duplicates(subset=["schedule", "sampler", "value"]).value
+def wide(part: pd.DataFrame) -> pd.DataFrame:
+    """One metric's values as (schedule, sampler, seed) × objective: the pairing of a comparison."""
+    return part.groupby(["schedule", "sampler", "seed", "objective"]).value.mean().unstack("objective")
+
+
+def replicates(table: pd.DataFrame, objective: str, reference: str, metric: str, batched: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The replicates of `objective` against `reference` from `wide`: per seed the mean over the cells
+    both have of log(x / ref) or x − ref (for a timing that seed batches share, one value per distinct
+    (cell, timing pair)); and the probability of improvement over those cells (NaN with none)."""
+    x, ref = table[objective].to_numpy(float), table[reference].to_numpy(float)
+    keep = np.isfinite(x) & np.isfinite(ref) & ((x > 0) & (ref > 0) if log_scale(metric) else True)
+    if not keep.any():
+        return np.array([]), math.nan
+    x, ref = x[keep], ref[keep]
+    per_cell = np.log(x / ref) if log_scale(metric) else x - ref
+    index = table.index[keep]
+    cell = index.droplevel("seed").to_flat_index()
+    cells = pd.unique(cell)
+    lower = METRIC_INFO[metric].lower_is_better if metric in METRIC_INFO else True
+    poi = float(np.mean([_prob_improvement(x[cell == c], ref[cell == c], lower) for c in cells]))
+    if batched:
+        return pd.DataFrame({"cell": cell, "value": per_cell}).drop_duplicates().value.to_numpy(), poi
+    seeds = index.get_level_values("seed")
+    return pd.Series(per_cell).groupby(np.asarray(seeds)).mean().to_numpy(), poi
+
+
+def _compare(dataset: str, metric: str, table: pd.DataFrame, objective: str, reference: str, batched: bool) -> tuple | None:
+    """One paired comparison as a row of PAIRED_COLUMNS (p_holm, n_tests and verdict filled per family)."""
+    info = METRIC_INFO[metric]
+    units, poi = replicates(table, objective, reference, metric, batched)
+    if not len(units):
+        return None
+    e = exponentiated(mean_interval(units)) if info.log_scale else mean_interval(units)
+    n_cells = table[[objective, reference]].dropna().index.droplevel("seed").nunique()
+    p = math.nan if objective == reference else e.p_value  # an objective against itself is no test
+    return (dataset, metric, objective, reference, "ratio" if info.log_scale else "difference", e.estimate, e.low,
+            e.high, e.n, n_cells, poi, "", e.method, p, math.nan, 0)
+
+
+def _call(row: dict) -> str:
+    """`better`, `worse`, or why not: the family's Holm-adjusted p-value decides, not the interval alone."""
+    if row["n_seeds"] < 2 or not math.isfinite(row["ci_low"]):
+        return f"n = {row['n_seeds']}, no interval"
+    if not row["p_holm"] < FAMILY_ERROR:
+        return f"no difference at n = {row['n_seeds']}"
+    null = 1.0 if row["comparison"] == "ratio" else 0.0
+    return "better" if (row["estimate"] < null) == METRIC_INFO[row["metric"]].lower_is_better else "worse"
+
+
+def headline_metrics(metrics) -> list[str]:
+    """The metrics a dataset's verdict ranks: Fisher divergence, NLL and its sample-quality metric (the
+    first of QUALITY it has)."""
+    have = set(metrics)
+    quality = next((m for m in QUALITY if m in have), None)
+    return [m for m in HEADLINE if m in have] + ([quality] if quality else [])
+
+
+def comparisons(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Every call a dataset's page can make, as paired tests, Holm-adjusted per dataset.
+
+    The family of a dataset: every objective against `reference` on every metric (the paired table),
+    and every pair of trained objectives on its headline metrics (the leaderboard's best and tied).
+    A wall-clock shared by a seed batch is one measurement: such a metric replicates over cells
+    instead, and its `n_seeds` counts independent timings."""
+    ok = summary[(summary.status == "ok") & (summary.objective != "data")]
+    out = []
+    for dataset, rows in ok.groupby("dataset", sort=False):
+        family = []
+        headline = headline_metrics(rows.metric)
+        for metric, part in rows.groupby("metric", sort=False):
+            if metric not in METRIC_INFO:
+                continue
+            table = wide(part)
+            batched = METRIC_INFO[metric].timing and len(independent(part)) < len(part)
+            pairs = [(o, reference) for o in table.columns] if reference in table.columns else []
+            if metric in headline:
+                trained = sorted(o for o in table.columns if o not in (reference, ORACLE))
+                pairs += list(itertools.combinations(trained, 2))
+            family += [r for o, ref in pairs if (r := _compare(dataset, metric, table, o, ref, batched))]
+        frame = pd.DataFrame(family, columns=list(PAIRED_COLUMNS))
+        frame["p_holm"] = holm(frame.p_value)
+        frame["n_tests"] = int(frame.p_value.notna().sum())
+        frame["verdict"] = [_call(r) for r in frame.to_dict("records")]
+        out.append(frame)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(PAIRED_COLUMNS))
 
 
 def paired(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Every objective against `reference` per dataset and metric, paired by (schedule, sampler, seed).
-
-    Per seed, the mean over the cells both have of log(x / ref) (a metric spanning decades: the
-    result is a geometric-mean ratio) or of x − ref; then the mean over seeds with its interval. The
-    probability of improvement is averaged over cells (rliable's per-task average). A wall-clock
-    shared by a seed batch is one measurement: such a metric replicates over cells instead (`_units`),
-    and its `n_seeds` counts independent timings."""
-    ok = summary[(summary.status == "ok") & ~summary.objective.isin(["data"])]
-    out = []
-    for (dataset, metric), part in ok.groupby(["dataset", "metric"], sort=False):
-        info = METRIC_INFO.get(metric)
-        if info is None or reference not in set(part.objective):
-            continue
-        table = part.pivot_table(index=["schedule", "sampler", "seed"], columns="objective", values="value")
-        for objective in table.columns:
-            both = pd.concat([table[objective].rename("x"), table[reference].rename("ref")], axis=1).dropna()
-            if info.log_scale:
-                both = both[(both > 0).all(axis=1)]
-                per_cell = np.log(both.x / both.ref)
-            else:
-                per_cell = both.x - both.ref
-            if per_cell.empty:
-                continue
-            per_seed = _units(per_cell, part, info.timing)
-            estimate, low, high = interval(per_seed)
-            if info.log_scale:
-                estimate, low, high = (math.exp(v) if math.isfinite(v) else v for v in (estimate, low, high))
-            cells = both.groupby(level=["schedule", "sampler"])
-            poi = float(np.mean([_prob_improvement(c.x.to_numpy(), c.ref.to_numpy(), info.lower_is_better)
-                                 for _, c in cells]))
-            null = 1.0 if info.log_scale else 0.0
-            if len(per_seed) < 2:
-                verdict = "n = 1, no interval"
-            elif not resolved(low, high, null):
-                verdict = f"no difference at n = {len(per_seed)}"
-            else:
-                verdict = "better" if (estimate < null) == info.lower_is_better else "worse"
-            out.append((dataset, metric, objective, reference, "ratio" if info.log_scale else "difference",
-                        estimate, low, high, len(per_seed), cells.ngroups, poi, verdict))
-    return pd.DataFrame(out, columns=list(PAIRED_COLUMNS))
+    """Every objective against `reference` per dataset and metric (the rows of `comparisons` the
+    paired table shows), its call made within the dataset's whole family."""
+    pairs = comparisons(summary, reference)
+    return pairs[pairs.reference == reference].reset_index(drop=True)
 
 
 def time_to_reach(curves: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ REFERENCE = "features/{dataset}/reference.pt"  # FID/KID reference statistics of
 SUMMARY = "summary.csv"
 AGGREGATE = "aggregate.csv"  # per grid cell and metric over seeds: estimate, 95 % interval, n
 PAIRED = "paired.csv"  # every objective against DSM, paired by seed
+OVERALL = "overall.csv"  # every trained objective against DSM across the datasets
 CURVES = "curves.csv"  # every run's curve.csv in one table
 SCALING = "scaling/{device}.csv"  # one table per device kind (cpu, cuda)
 SCALING_SLOPES = "scaling/{device}_slopes.csv"

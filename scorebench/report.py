@@ -1,4 +1,4 @@
-"""The comparison report: summary.csv (per seed) → aggregate.csv, paired.csv, curves.csv → one HTML page.
+"""The comparison report: summary.csv (per seed) → aggregate.csv, paired.csv, overall.csv, curves.csv → one HTML page.
 
 Built only from artefacts on disk (metrics files, curves and saved samples), so regenerating it never
 trains or samples. The page opens with the verdict (a leaderboard per dataset and one sentence built
@@ -19,16 +19,17 @@ import yaml
 
 from . import figures as figs
 from . import scaling_report
-from .aggregate import CURVE_COLUMNS, aggregate, fmt, fmt_interval, interval, paired, time_to_reach
+from .aggregate import CURVE_COLUMNS, REFERENCE, aggregate, comparisons, fmt, fmt_interval, time_to_reach
 from .config import dataset_params, has_grid
 from .evaluate import DATA, MODEL, ROW_COLUMNS, read_rows
 from .errors import ArtefactError
 from .grid import ORACLE, metric_files, runs
 from .io import provenance, save_text
-from .layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, PAIRED, REPORT,
-                     RESULTS, SCALING_FIGURES, SUMMARY, Layout)
+from .intervals import mean_interval
+from .layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, OVERALL, PAIRED,
+                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, Layout)
 from .metric_info import BATCHED, METRIC_INFO
-from .verdict import Cell, verdict
+from .verdict import Cell, overall, overall_line, verdict
 
 def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
     """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS), and the expected
@@ -76,30 +77,49 @@ def _with_n(agg: pd.DataFrame) -> pd.DataFrame:
     return agg.assign(cell=text)
 
 
-def _verdict_section(summary, agg, pairs, reach, n_seeds: int) -> str:
-    parts = ['<section id="verdict"><h2>Verdict</h2>',
-             f"<p>Over {n_seeds} seed{'s' if n_seeds != 1 else ''} per run. Each cell: mean "
-             "[95 % bootstrap interval over seeds]. <span class='best'>best</span>: the lowest estimate among the "
-             "trained objectives; <span class='tied'>tied</span>: its interval overlaps the best one's (not resolved "
-             "at this n). Fisher divergence, NLL and sample quality give each objective's best schedule (and "
-             "sampler); step cost is the paired ratio of training seconds to DSM's (geometric mean over schedules), "
-             "seconds to reach X a geometric mean over schedules per seed, X being the worst objective's final "
-             "truth-metric value on that schedule. The oracle is the exact score: a reference, never ranked.</p>"]
+def _verdict_section(summary, tests, reach, across: pd.DataFrame, n_seeds: int) -> str:
+    """The answer first: one line per dataset and one across datasets, then how to read them, then
+    each dataset's leaderboard and the table across datasets."""
+    boards = verdict(summary, tests, reach)
+    parts = ['<section id="verdict"><h2>Verdict</h2><ul class="lines">'
+             + "".join(f"<li>{html.escape(text)}</li>" for _, _, text in boards)
+             + f"</ul><p class='sentence'>{html.escape(overall_line(across))}</p>",
+             f"<p class='how'>Over {n_seeds} seed{'s' if n_seeds != 1 else ''} per run. Each cell: mean (geometric for "
+             "metrics spanning decades) [95 % Student-t interval over seeds], over the schedule × sampler cells every "
+             "trained objective has, so no objective is credited with its luckiest cell. <span class='best'>best"
+             "</span>: its paired tests against every other trained objective are resolved in its favour; "
+             "<span class='tied'>tied</span>: the leader and those it is not resolved from. A call (best, better, "
+             "worse) needs a Holm-adjusted p-value below 0.05 over every call the dataset's page makes, so the "
+             "page's family-wise error is at most 5 %; the interval alone is a per-number 95 %. \"Next\" is the "
+             "runner-up's paired ratio (or difference) to the winner. Step cost: the paired ratio of training "
+             "seconds to DSM's. Coverage of these intervals, measured by simulation through this code: 95 % for "
+             "normal and log-normal seed values at 3 to 10 seeds; about 91 % for a strongly skewed linear metric "
+             "(gamma-distributed seeds) at 5. The oracle is the exact score: a reference, never ranked.</p>"]
     if summary.detail.astype(str).str.startswith(BATCHED).any():
         parts.append("<p>The seeds of a run were trained and sampled as one batch (<code>batch_seeds</code>): their "
                      "training and sampling seconds are one wall-clock shared between them, so those cells count it "
                      "once (n = 1, no interval) and the step cost's interval is over schedules, not seeds.</p>")
-    for dataset, table, text in verdict(summary, agg, pairs, reach):
-        parts.append(f"<h3>{html.escape(dataset)}</h3><p class='sentence'>{html.escape(text)}</p>")
+    for dataset, table, _ in boards:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["objective", *table.columns])
         body = ""
         for objective, row in table.iterrows():
             cells = "".join(f"<td class='{c.mark}'>{html.escape(c.text())}<br><small>{html.escape(c.where)}</small></td>"
                             if isinstance(c, Cell) else "<td>not run</td>" for c in row)
             body += f"<tr><th>{html.escape(objective)}</th>{cells}</tr>"
-        parts.append(f"<div class='scroll'><table class='verdict'><tr>{head}</tr>{body}</table></div>")
+        parts.append(f"<h3>{html.escape(dataset)}</h3><div class='scroll'><table class='verdict'><tr>{head}</tr>{body}"
+                     "</table></div>")
+    if len(across):
+        shown = across.assign(**{"vs DSM": [("×" if r.comparison == "ratio" else "Δ") + " " + fmt_interval(
+            r.estimate, r.ci_low, r.ci_high, int(r.n_seeds)) for r in across.itertuples()],
+            "P(improvement)": across.prob_improvement.map(fmt), "p (Holm)": across.p_holm.map(fmt)})
+        parts.append("<h3>Across datasets</h3><p>Each objective against DSM: the mean over datasets of each "
+                     "dataset's paired mean log-ratio (or difference), with a Welch–Satterthwaite t-interval over the "
+                     "seeds nested in the datasets — a claim about these datasets, with their seed noise; the sign "
+                     "agreement says how far it generalises. P(improvement) is averaged over datasets; calls are "
+                     "Holm-adjusted over this table.</p>"
+                     + _html_table(shown[["objective", "headline", "datasets", "vs DSM", "same_sign", "P(improvement)",
+                                          "p (Holm)", "verdict"]], index=False))
     return "".join(parts) + "</section>"
-
 
 
 def _convergence_section(reach: pd.DataFrame, png: bytes) -> str:
@@ -110,13 +130,13 @@ def _convergence_section(reach: pd.DataFrame, png: bytes) -> str:
     if reach.empty:
         return "".join(parts) + "</section>"
     parts.append("<h3>Training seconds to reach X <small>(X: the worst trained objective's final value on that "
-                 "dataset and schedule; mean [95 % interval] over seeds)</small></h3>")
+                 "dataset and schedule; geometric mean [95 % t-interval] over seeds)</small></h3>")
     for dataset, part in reach.groupby("dataset", sort=False):
         rows = []
         for (schedule, objective), r in part.groupby(["schedule", "objective"], sort=False):
-            est, low, high = interval(r.seconds)
+            e = mean_interval(r.seconds, log=True)
             rows.append({"schedule": f"{schedule} (X = {fmt(r.target.iloc[0])})", "objective": objective,
-                         "cell": fmt_interval(est, low, high, len(r))})
+                         "cell": fmt_interval(e.estimate, e.low, e.high, e.n)})
         table = pd.DataFrame(rows).pivot(index="objective", columns="schedule", values="cell")
         parts.append(f"<h4>{html.escape(dataset)}</h4>" + _html_table(table))
     return "".join(parts) + "</section>"
@@ -126,9 +146,11 @@ def _paired_section(pairs: pd.DataFrame) -> str:
     parts = ['<section id="paired"><h2>Paired comparisons against DSM</h2>',
              "<p>Per seed, every objective against DSM over the grid cells both have (same schedule, sampler and "
              "seed, so the same data batches and prior draws): a geometric-mean ratio for metrics spanning decades, "
-             "a difference otherwise; then mean [95 % interval] over seeds. P(improvement): the chance that a seed "
-             "of the objective beats a seed of DSM in the same cell (ties count half), averaged over cells. Where "
-             "the interval holds 1 (ratio) or 0 (difference) the table says <em>no difference at this n</em>.</p>"]
+             "a difference otherwise; then mean [95 % Student-t interval] over seeds. P(improvement): the chance that "
+             "a seed of the objective beats a seed of DSM in the same cell (ties count half), averaged over cells. "
+             "<em>better</em>/<em>worse</em> need the Holm-adjusted p-value (over every call this dataset's page "
+             "makes, <em>tests</em> of them) below 0.05; otherwise the table says <em>no difference at this n</em>."
+             "</p>"]
     if pairs.empty:
         return "".join(parts) + "<p>no DSM runs to compare with</p></section>"
     for dataset, part in pairs[pairs.objective != pairs.reference].groupby("dataset", sort=False):
@@ -137,7 +159,7 @@ def _paired_section(pairs: pd.DataFrame) -> str:
             "vs DSM": [("×" if c == "ratio" else "Δ") + " " + fmt_interval(e, lo, hi, n)
                        for c, e, lo, hi, n in zip(part.comparison, part.estimate, part.ci_low, part.ci_high, part.n_seeds)],
             "n seeds": part.n_seeds, "cells": part.n_cells, "P(improvement)": part.prob_improvement.map(fmt),
-            "verdict": part.verdict})
+            "p (Holm)": part.p_holm.map(fmt), "tests": part.n_tests, "verdict": part.verdict})
         parts.append(f"<h3>{html.escape(dataset)}</h3>" + _html_table(table, index=False))
     return "".join(parts) + "</section>"
 
@@ -167,8 +189,8 @@ def _fidelity_notes(summary: pd.DataFrame, agg: pd.DataFrame) -> str:
 def _metric_tables(agg: pd.DataFrame) -> str:
     """Per metric: model metrics as dataset/objective × schedule; sample metrics one table per schedule
     (dataset/objective × sampler), so no table outgrows the page."""
-    parts = ['<section id="tables"><h2>Tables</h2><p>Each cell: mean [95 % interval] over seeds; <code>(n = k)</code>'
-             " where only k seeds finished. An empty cell names why: <b>skipped</b> (the combination is invalid; "
+    parts = ['<section id="tables"><h2>Tables</h2><p>Each cell: mean (geometric for metrics spanning decades) [95 % '
+             "Student-t interval] over seeds; <code>(n = k)</code> where only k seeds finished. An empty cell names why: <b>skipped</b> (the combination is invalid; "
              "see Skipped combinations), <b>diverged</b> (non-finite loss or samples), <b>failed</b> (an error; see "
              "Failed or diverged).</p>"]
     cells = _with_n(agg[agg.objective != DATA])
@@ -275,9 +297,9 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
     if absent:
         print(f"scorebench report: {len(absent)} expected metric files missing or unreadable; the report says which",
               file=sys.stderr)
-    agg, pairs, curves = aggregate(summary), paired(summary), collect_curves(config, results)
-    reach = time_to_reach(curves)
-    for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES)):
+    agg, tests, curves = aggregate(summary), comparisons(summary), collect_curves(config, results)
+    pairs, reach, across = tests[tests.reference == REFERENCE], time_to_reach(curves), overall(summary)
+    for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES), (across, OVERALL)):
         _save_csv(frame, layout.path(name))
     scaling = scaling_report.read(layout) if "scaling" in config else None  # (cells, slopes)
     figures = {**(_grid_figures(config, results, summary, agg, curves) if has_grid(config) else {}),
@@ -303,7 +325,7 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
                         "their rows are absent from every table below (rerun their jobs: <code>snakemake --cores all"
                         "</code>):</p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in absent) + "</ul>")
     if grid:
-        sections.append(_verdict_section(summary, agg, pairs, reach, len(config["seeds"])))
+        sections.append(_verdict_section(summary, tests, reach, across, len(config["seeds"])))
     sections.append('<nav><b>Contents</b><ul>' + "".join(f'<li><a href="#{i}">{t}</a></li>' for i, t in toc) + "</ul></nav>")
     if grid:
         sections.append(_convergence_section(reach, figures["convergence.png"]))
@@ -345,6 +367,7 @@ td, th { padding: 2px 6px; border-bottom: 1px solid #ddd; text-align: right; whi
 table.verdict td, table.verdict th { font-size: 1.05em; padding: 4px 8px; white-space: normal; }
 .warning { background: #fdecea; padding: 0.5em 0.8em; border-left: 4px solid #c0392b; }
 .best { background: #cdeccd; font-weight: bold; } .tied { background: #eef7d8; }
+ul.lines li { font-size: 1.05em; margin: 0.3em 0; } p.how { font-size: 0.85em; color: #444; }
 p.sentence { font-size: 1.05em; background: #f4f6fb; padding: 0.5em 0.8em; border-left: 4px solid #4a6fb3; }
 nav ul { columns: 3; } pre { background: #f6f6f6; padding: 1em; font-size: 0.8em; overflow-x: auto; }
 """

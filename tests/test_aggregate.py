@@ -1,4 +1,5 @@
-"""Aggregates over seeds, paired comparisons and the verdict, checked by hand and against scipy."""
+"""Aggregates over seeds, paired comparisons and the verdict, checked by hand and against scipy
+(their coverage and family-wise error are simulated in test_calibration)."""
 import math
 
 import numpy as np
@@ -6,10 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scorebench.aggregate import CONFIDENCE, RESAMPLES, SEED, aggregate, interval, paired, time_to_reach
+from scorebench.aggregate import aggregate, comparisons, paired, time_to_reach
 from scorebench.evaluate import ROW_COLUMNS
+from scorebench.intervals import holm, mean_interval
 from scorebench.metric_info import BATCHED
-from scorebench.verdict import verdict
+from scorebench.verdict import overall, overall_line, verdict
 
 
 def rows(values: dict, metric="fisher_divergence", schedule="vp", sampler="-", status=None) -> list[dict]:
@@ -28,23 +30,32 @@ def frame(*parts) -> pd.DataFrame:
     return pd.DataFrame([r for p in parts for r in p], columns=list(ROW_COLUMNS))
 
 
-def test_the_aggregate_of_three_values_is_their_mean_with_scipys_interval():
+def test_the_interval_of_three_known_values_is_the_t_formula():
+    """mean ± t(0.975, 2) · s / √3 by hand, on the values for a linear metric and on their logs (a
+    geometric mean) for one spanning decades."""
     values = [0.2, 0.5, 0.3]
-    agg = aggregate(frame(rows({"dsm": values})))
-    assert len(agg) == 1
-    r = agg.iloc[0]
-    expected = stats.bootstrap((np.array(values),), np.mean, confidence_level=CONFIDENCE, n_resamples=RESAMPLES,
-                               method="percentile", random_state=np.random.default_rng(SEED)).confidence_interval
-    assert r.estimate == pytest.approx(1.0 / 3.0) and r.n_seeds == 3 and r.status == "ok"
-    assert (r.ci_low, r.ci_high) == pytest.approx((expected.low, expected.high))
-    assert r.ci_low < r.estimate < r.ci_high  # the seeds differ: the interval has width
+    t = stats.t.ppf(0.975, 2)
+    for metric, transform, back in (("nll_bits_per_dim", np.array, float), ("fisher_divergence", np.log, math.exp)):
+        r = aggregate(frame(rows({"dsm": values}, metric=metric))).iloc[0]
+        v = transform(np.array(values))
+        half = t * v.std(ddof=1) / math.sqrt(3)
+        assert r.n_seeds == 3 and r.status == "ok" and r.method == ("t" if back is float else "t on logs")
+        assert r.estimate == pytest.approx(back(v.mean()), abs=1e-12, rel=1e-12)
+        assert (r.ci_low, r.ci_high) == pytest.approx((back(v.mean() - half), back(v.mean() + half)), abs=1e-12, rel=1e-12)
+
+
+def test_holm_adjusts_step_down_and_leaves_untested_out():
+    adjusted = holm([0.01, math.nan, 0.04, 0.03])
+    assert math.isnan(adjusted[1])  # three tests: 3·0.01, then max(0.03, 2·0.03), then max(0.06, 0.04)
+    assert adjusted[[0, 3, 2]] == pytest.approx([0.03, 0.06, 0.06])
 
 
 def test_one_seed_has_no_interval_and_failed_seeds_are_left_out_with_their_n():
-    assert all(math.isnan(v) for v in interval([0.4])[1:])
+    one = mean_interval([0.4])
+    assert math.isnan(one.low) and math.isnan(one.high) and math.isnan(one.p_value) and one.method == "none"
     agg = aggregate(frame(rows({"dsm": [0.2, None, 0.4], "ssm": [None, None, None]}, status="diverged")))
     dsm, ssm = agg.set_index("objective").loc["dsm"], agg.set_index("objective").loc["ssm"]
-    assert dsm.n_seeds == 2 and dsm.estimate == pytest.approx(0.3) and dsm.status == "ok"
+    assert dsm.n_seeds == 2 and dsm.estimate == pytest.approx(math.sqrt(0.2 * 0.4)) and dsm.status == "ok"  # geometric
     assert ssm.n_seeds == 0 and math.isnan(ssm.estimate) and ssm.status == "diverged"
 
 
@@ -94,14 +105,42 @@ def test_time_to_reach_uses_the_worst_final_value_so_every_run_has_an_entry():
     assert reach.loc["ssm", "seconds"] == 4.5  # the worst objective reaches X at its last probe
 
 
-def test_the_verdict_marks_best_and_tied_only_with_intervals():
-    three = frame(rows({"dsm": [0.010, 0.011, 0.012], "exact": [0.0105, 0.0125, 0.0115], "ssm": [0.030, 0.031, 0.033]}))
-    [(_, table, text)] = verdict(three, aggregate(three), paired(three), time_to_reach(pd.DataFrame(
-        columns=["dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value"])))
+NO_CURVES = pd.DataFrame(columns=["dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value"])
+
+
+def test_the_verdict_calls_best_only_when_every_paired_test_is_resolved_and_ties_the_rest():
+    five = frame(rows({"dsm": [0.010, 0.011, 0.012, 0.0105, 0.0115], "exact": [0.0105, 0.0125, 0.0115, 0.011, 0.012],
+                       "ssm": [0.030, 0.031, 0.033, 0.032, 0.0305]}))
+    [(_, table, text)] = verdict(five, comparisons(five), time_to_reach(NO_CURVES))
     marks = {o: table.loc[o, "Fisher divergence"].mark for o in table.index}
-    assert marks == {"dsm": "best", "exact": "tied", "ssm": ""}
-    assert "dsm is lowest" in text and "not resolved from exact at n = 3" in text and "ssm ×" in text
+    assert marks == {"dsm": "tied", "exact": "tied", "ssm": ""}  # DSM leads but is not resolved from exact
+    assert "not resolved between dsm, exact at n = 5" in text
+    apart = frame(rows({"dsm": [0.010, 0.011, 0.012, 0.0105, 0.0115], "exact": [0.020, 0.023, 0.0235, 0.021, 0.022],
+                        "ssm": [0.030, 0.031, 0.033, 0.032, 0.0305]}))
+    [(_, table, text)] = verdict(apart, comparisons(apart), time_to_reach(NO_CURVES))
+    assert table.loc["dsm", "Fisher divergence"].mark == "best" and "dsm best on Fisher divergence (next, exact: ×" in text
     one = frame(rows({"dsm": [0.010], "ssm": [0.03]}))
-    [(_, table, text)] = verdict(one, aggregate(one), paired(one), time_to_reach(pd.DataFrame(
-        columns=["dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value"])))
+    [(_, table, text)] = verdict(one, comparisons(one), time_to_reach(NO_CURVES))
     assert {c.mark for c in table["Fisher divergence"]} == {""} and "not ranked (n = 1" in text
+
+
+def test_the_leaderboard_compares_objectives_in_the_cells_they_share_not_their_best_cell():
+    """SSM has a lucky extra cell (a schedule DSM did not run): the shared-cell estimate ignores it."""
+    dsm = rows({"dsm": [0.010, 0.011, 0.012]}, schedule="vp")
+    ssm = rows({"ssm": [0.020, 0.021, 0.022]}, schedule="vp") + rows({"ssm": [0.001, 0.001, 0.001]}, schedule="ve")
+    summary = frame(dsm, ssm)
+    [(_, table, _)] = verdict(summary, comparisons(summary), time_to_reach(NO_CURVES))
+    assert table.loc["ssm", "Fisher divergence"].estimate == pytest.approx((0.020 * 0.021 * 0.022) ** (1 / 3))
+    assert table.loc["ssm", "Fisher divergence"].where == "over 1 shared cells"
+
+
+def test_across_datasets_needs_two_and_combines_them_with_welch():
+    def one(dataset, scale):
+        return [r | {"dataset": dataset} for r in rows({"dsm": [1.0, 1.1, 0.9], "ssm": [scale * v for v in (1.0, 1.2, 0.95)]})]
+    single = frame(one("toy", 2.0))
+    assert overall_line(overall(single)).startswith("Across datasets: fewer than 2")
+    two = frame(one("toy", 2.0), one("gmm8", 3.0))
+    table = overall(two).set_index("objective")
+    logs = [np.log(np.array([s * v for v in (1.0, 1.2, 0.95)]) / np.array([1.0, 1.1, 0.9])) for s in (2.0, 3.0)]
+    assert table.loc["ssm", "estimate"] == pytest.approx(math.exp(np.mean([x.mean() for x in logs])))
+    assert table.loc["ssm", "same_sign"] == "2 of 2" and table.loc["ssm", "method"].startswith("t (Welch")

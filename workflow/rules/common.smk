@@ -18,6 +18,7 @@ from scorebench.layout import (
     DATA_METRICS,
     FIGURES,
     METRICS,
+    OVERALL,
     PAIRED,
     REFERENCE,
     REPORT,

@@ -12,6 +12,11 @@ rule report:
         paired=report(
             LAYOUT.pattern(PAIRED), caption="../report/paired.rst", category="Results"
         ),
+        overall=report(
+            LAYOUT.pattern(OVERALL),
+            caption="../report/overall.rst",
+            category="Results",
+        ),
         curves=LAYOUT.pattern(CURVES),
         html=report(
             LAYOUT.pattern(REPORT), caption="../report/verdict.rst", category="Verdict"
