@@ -154,7 +154,8 @@ def test_aggregates_have_an_interval_per_cell_and_metric_over_three_seeds(tiny):
     root = workdir / "results/tiny"
     agg = pd.read_csv(root / "aggregate.csv")
     assert list(agg.columns) == ["dataset", "objective", "schedule", "sampler", "metric", "estimate", "ci_low",
-                                 "ci_high", "n_seeds", "unit", "status"]
+                                 "ci_high", "n_seeds", "unit", "status", "method"]
+    assert set(agg[agg.status == "ok"].method) <= {"t", "t on logs", "none"}
     cells = df.groupby(["dataset", "objective", "schedule", "sampler", "metric"]).size()
     assert len(agg) == len(cells)  # a row per cell and metric
     ok = agg[agg.status == "ok"]
@@ -225,20 +226,23 @@ def test_report_opens_in_headless_chromium_with_every_image(tiny, tmp_path):
     check = ("<script>window.addEventListener('load', () => { const imgs = [...document.images];"
              " document.title = 'images ' + imgs.filter(i => i.complete && i.naturalWidth > 0).length"
              " + '/' + imgs.length + ' width ' + document.documentElement.scrollWidth"
-             " + ' first ' + document.querySelector('section').id; });</script>")
+             " + ' first ' + document.querySelector('section').id"
+             " + ' lines ' + Math.ceil(document.querySelector('ul.lines').getBoundingClientRect().bottom); });</script>")
     probe.write_text(text.replace("</body>", check + "</body>"))
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=10000"]
     shot = tmp_path / "report.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1400,2000", probe.as_uri()],
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1400,900", probe.as_uri()],
                    check=True, capture_output=True, timeout=120)
     assert shot.stat().st_size > 10_000
-    dom = subprocess.run([CHROMIUM, *flags, "--window-size=1400,2000", "--dump-dom", probe.as_uri()], check=True,
+    dom = subprocess.run([CHROMIUM, *flags, "--window-size=1400,900", "--dump-dom", probe.as_uri()], check=True,
                          capture_output=True, text=True, timeout=120).stdout
-    loaded, total, width, first = re.search(r"<title>images (\d+)/(\d+) width (\d+) first (\w+)</title>", dom).groups()
+    loaded, total, width, first, lines = re.search(
+        r"<title>images (\d+)/(\d+) width (\d+) first (\w+) lines (\d+)</title>", dom).groups()
     assert int(total) >= 5 and loaded == total, (loaded, total)
     assert int(width) <= 1400 and first == "verdict", (width, first)  # nothing wider than the page; verdict first
+    assert int(lines) <= 900, lines  # every dataset's verdict line on the first screen
     assert text.index('id="verdict"') < text.index("<nav>") < text.index('id="convergence"')
 
 
