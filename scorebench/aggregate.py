@@ -80,8 +80,8 @@ def wide(part: pd.DataFrame) -> pd.DataFrame:
 
 def replicates(table: pd.DataFrame, objective: str, reference: str, metric: str, batched: bool) -> tuple[np.ndarray, np.ndarray]:
     """The replicates of `objective` against `reference` from `wide`: per seed the mean over the cells
-    both have of log(x / ref) or x − ref (for a timing that seed batches share, one value per distinct
-    (cell, timing pair)); and the probability of improvement over those cells (NaN with none)."""
+    both have of log(x / ref) or x − ref (for a timing that batches share, one value per distinct timing
+    pair, however many cells its batch spans); and the probability of improvement over those cells (NaN with none)."""
     x, ref = table[objective].to_numpy(float), table[reference].to_numpy(float)
     keep = np.isfinite(x) & np.isfinite(ref) & ((x > 0) & (ref > 0) if log_scale(metric) else True)
     if not keep.any():
@@ -94,7 +94,7 @@ def replicates(table: pd.DataFrame, objective: str, reference: str, metric: str,
     lower = METRIC_INFO[metric].lower_is_better if metric in METRIC_INFO else True
     poi = float(np.mean([_prob_improvement(x[cell == c], ref[cell == c], lower) for c in cells]))
     if batched:
-        return pd.DataFrame({"cell": cell, "value": per_cell}).drop_duplicates().value.to_numpy(), poi
+        return pd.unique(per_cell), poi  # one batch may span cells: each distinct timing pair once
     seeds = index.get_level_values("seed")
     return pd.Series(per_cell).groupby(np.asarray(seeds)).mean().to_numpy(), poi
 

@@ -144,3 +144,14 @@ def test_across_datasets_needs_two_and_combines_them_with_welch():
     logs = [np.log(np.array([s * v for v in (1.0, 1.2, 0.95)]) / np.array([1.0, 1.1, 0.9])) for s in (2.0, 3.0)]
     assert table.loc["ssm", "estimate"] == pytest.approx(math.exp(np.mean([x.mean() for x in logs])))
     assert table.loc["ssm", "same_sign"] == "2 of 2" and table.loc["ssm", "method"].startswith("t (Welch")
+
+
+def test_one_batch_timing_spanning_schedules_is_one_measurement_and_no_call():
+    """An ensemble times all its schedules × seeds as one batch: the same pair of wall-clocks in every
+    cell is one replicate, so the step cost has n = 1, no interval and no `worse` call."""
+    def timed(values, schedule):
+        return [r | {"detail": f"{BATCHED} 10 members; 1000 steps"} for r in rows(values, "train_seconds", schedule)]
+    summary = frame(*(timed({"dsm": [2.0] * 5, "ssm": [3.0] * 5}, s) for s in ("vp", "ve")))
+    ssm = paired(summary).set_index("objective").loc["ssm"]
+    assert ssm.n_seeds == 1 and ssm.estimate == pytest.approx(1.5) and math.isnan(ssm.ci_low)
+    assert ssm.verdict == "n = 1, no interval"
