@@ -82,7 +82,8 @@ def _verdict_section(summary, tests, reach, across: pd.DataFrame, n_seeds: int) 
     each dataset's leaderboard and the table across datasets."""
     boards = verdict(summary, tests, reach)
     parts = ['<section id="verdict"><h2>Verdict</h2><ul class="lines">'
-             + "".join(f"<li>{html.escape(text)}</li>" for _, _, text in boards)
+             + "".join(f"<li><b>{html.escape(dataset)}</b>{html.escape(text[len(dataset):])}</li>"
+                       for dataset, _, text in boards)
              + f"</ul><p class='sentence'>{html.escape(overall_line(across))}</p>",
              f"<p class='how'>Over {n_seeds} seed{'s' if n_seeds != 1 else ''} per run. Each cell: mean (geometric for "
              "metrics spanning decades) [95 % Student-t interval over seeds], over the schedule × sampler cells every "

@@ -36,13 +36,14 @@ class Cell:
     n: int
     where: str = ""
     mark: str = ""  # "best", "tied" or ""
+    label: str = ""  # shown instead of the number (the reference's own cost)
 
     @classmethod
     def of(cls, e: Estimate, where: str = "") -> "Cell":
         return cls(e.estimate, e.low, e.high, e.n, where)
 
     def text(self) -> str:
-        return fmt_interval(self.estimate, self.low, self.high, self.n)
+        return self.label or fmt_interval(self.estimate, self.low, self.high, self.n)
 
 
 def quality_metric(agg: pd.DataFrame, dataset: str) -> str | None:
@@ -78,7 +79,7 @@ def _shared(summary: pd.DataFrame, dataset: str, metric: str) -> dict[str, Cell]
         per_seed = per_cell.groupby(level="seed").mean()
         n_cells = per_cell.groupby(level=["schedule", "sampler"]).ngroups
         e = mean_interval(per_seed)
-        cells[objective] = Cell.of(exponentiated(e) if use_log else e, f"over {n_cells} shared cells")
+        cells[objective] = Cell.of(exponentiated(e) if use_log else e, f"over {n_cells} shared cell{'s' if n_cells != 1 else ''}")
     return cells
 
 
@@ -124,7 +125,8 @@ def _step_cost(tests: pd.DataFrame, dataset: str) -> dict[str, Cell]:
     """Training seconds relative to DSM's: the paired ratio of `train_seconds` (all runs take the same steps)."""
     part = tests[(tests.dataset == dataset) & (tests.metric == "train_seconds") & (tests.reference == REFERENCE)
                  & (tests.objective != ORACLE)]
-    return {r.objective: Cell(r.estimate, r.ci_low, r.ci_high, int(r.n_seeds), "paired") for r in part.itertuples()}
+    return {r.objective: Cell(1.0, 1.0, 1.0, int(r.n_seeds), label="1 (the reference)") if r.objective == REFERENCE
+            else Cell(r.estimate, r.ci_low, r.ci_high, int(r.n_seeds), "paired") for r in part.itertuples()}
 
 
 def _reach(reach: pd.DataFrame, dataset: str) -> dict[str, Cell]:
@@ -167,6 +169,7 @@ def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
     if len(trained) < 2:
         return f"{dataset}: {len(trained)} trained objective{'' if len(trained) == 1 else 's'} " \
                f"({', '.join(sorted(trained)) or 'none finished'}): nothing to rank."
+    wins: dict[str, list[str]] = {}  # winner -> "metric (next, runner-up: by how much)"
     parts = []
     for name, metric, cells in columns:
         if metric is None:
@@ -178,13 +181,14 @@ def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
             order = sorted(ranked, key=lambda o: ranked[o].estimate, reverse=not METRIC_INFO[metric].lower_is_better)
             runner = order[1]
             e, _ = versus(tests, dataset, metric, runner, best)
-            parts.append(f"{best} best on {name} (next, {runner}: {_ratio_text(e, METRIC_INFO[metric].log_scale)})")
+            wins.setdefault(best, []).append(f"{name} (next, {runner}: {_ratio_text(e, METRIC_INFO[metric].log_scale)})")
         elif n < 2:
             parts.append(f"{name}: not ranked (n = {n}, no interval)")
         else:
             tied = sorted(o for o, c in ranked.items() if c.mark == "tied")
             parts.append(f"{name}: not resolved between {', '.join(tied)} at n = {n}" if tied
                          else f"{name}: no call")
+    parts = [f"{best} best on " + ", ".join(won) for best, won in wins.items()] + parts
     cost = next((cells for name, _, cells in columns if name == COST), {})
     if costs := [f"{o} {fmt(c.estimate)}×" for o, c in sorted(cost.items(), key=lambda kv: kv[1].estimate)
                  if o != REFERENCE]:

@@ -131,7 +131,7 @@ def test_the_leaderboard_compares_objectives_in_the_cells_they_share_not_their_b
     summary = frame(dsm, ssm)
     [(_, table, _)] = verdict(summary, comparisons(summary), time_to_reach(NO_CURVES))
     assert table.loc["ssm", "Fisher divergence"].estimate == pytest.approx((0.020 * 0.021 * 0.022) ** (1 / 3))
-    assert table.loc["ssm", "Fisher divergence"].where == "over 1 shared cells"
+    assert table.loc["ssm", "Fisher divergence"].where == "over 1 shared cell"
 
 
 def test_across_datasets_needs_two_and_combines_them_with_welch():
