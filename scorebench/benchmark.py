@@ -31,8 +31,8 @@ class Benchmark:
     def of(cls, mapping: dict) -> "Benchmark":
         """The benchmark of a config mapping (left unchanged); one line naming the first bad key."""
         config = validate(copy.deepcopy(mapping))
-        valid, skipped = runs(config)
         check_rules(config)
+        valid, skipped = runs(config)
         return cls(json.dumps(config, sort_keys=True), tuple(valid), tuple(skipped))
 
     @classmethod

@@ -131,7 +131,7 @@ def _check_nets(config: dict, nets: dict) -> None:
         where = f"datasets.{name}.train.net" if "net" in spec.get("train", {}) else "train.net"
         net = section(config, "train", name).get("net", {})
         kind = net.get("kind", "unet" if catalog.is_image(spec) else "mlp")
-        if kind not in nets:
+        if not isinstance(kind, str) or kind not in nets:
             raise ConfigError(f"{where}.kind: unknown network {kind!r}; valid: {', '.join(sorted(nets))}")
         _check(where, nets[kind], {k: v for k, v in net.items() if k != "kind"}, f" for network kind {kind!r}")
 
