@@ -2,8 +2,8 @@
 
 Every verb and the sweep (`Benchmark.read`) and the Snakefile's parse (`Benchmark.of`, on the config
 Snakemake merged) enter here and nowhere else: the schema, the generated per-kind schema (keys, types,
-ranges), the registries' names and the grid's expansion run once, torch-free, so a dry run refuses
-what a job would; `checked()` then builds every component (torch), before any work. The object is
+ranges, enums), the registries' names, the grid's expansion and the cross-field rules (`rules`) run once,
+torch-free, so a dry run refuses what a job would; `checked()` then builds every component (torch), before any work. The object is
 frozen and hands out copies of its config: nothing downstream can change what another part reads.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import read, validate
 from .errors import ConfigError
 from .grid import RunSpec, runs
+from .rules import check as check_rules
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Benchmark:
     def of(cls, mapping: dict) -> "Benchmark":
         """The benchmark of a config mapping (left unchanged); one line naming the first bad key."""
         config = validate(copy.deepcopy(mapping))
+        check_rules(config)
         valid, skipped = runs(config)
         return cls(json.dumps(config, sort_keys=True), tuple(valid), tuple(skipped))
 

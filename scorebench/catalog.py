@@ -97,6 +97,11 @@ class MethodFacts:
 
 
 METHODS = _registry("conditioning method", {"replacement": MethodFacts(False, True), "exact": MethodFacts(True, False)})
+WILDCARD_SECTIONS = ("datasets", "schedules", "samplers")  # entry names that become Snakemake wildcard values
+WEIGHT_TOLERANCE = 1e-6  # explicit mixture weights must sum to 1 within this (mixture.GaussianMixture)
+# torchdiffeq's solvers (its odeint SOLVERS) that need no options of their own: samplers.ode.method's values
+ODE_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun", "euler", "midpoint", "heun2", "heun3", "rk4",
+               "explicit_adams", "implicit_adams", "fixed_adams")
 DEFAULT_FEATURES = {"digits": "digits_classifier", "mnist": "inception", "cifar10": "inception"}  # FID/KID; else raw
 
 

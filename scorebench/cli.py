@@ -174,10 +174,16 @@ def cmd_grid(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from .errors import ArtefactError
+    from .report import build_report, collect
 
-    path = build_report(_load(args.config).config, args.results)
+    config = _load(args.config).config
+    path = build_report(config, args.results)
     print(f"report: {path}")
+    absent = collect(config, args.results)[1]
+    if absent and not args.keep_going:
+        raise ArtefactError(f"{len(absent)} expected metric files missing or damaged, their cells failed rows in the "
+                            f"report (--keep-going: exit 0); the first: {absent[0]}")
     return 0
 
 
@@ -280,6 +286,8 @@ def parser() -> argparse.ArgumentParser:
                          description="Build results/<name>/summary.csv, figures/ and the self-contained report.html "
                                      "from the metrics already computed; never trains or samples.")
     _common(r)
+    r.add_argument("--keep-going", action="store_true",
+                   help="exit 0 although an expected metrics file is missing or damaged (its cells are failed rows)")
     r.set_defaults(func=cmd_report)
 
     w = verbs.add_parser("sweep", help="train the grid's unfinished runs through submitit (a SLURM job array)",

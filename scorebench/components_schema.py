@@ -3,9 +3,10 @@
 `scorebench/schemas/components.schema.yaml` holds, per registry section (datasets, schedules,
 samplers, objectives, conditioning masks and methods) and kind, the parameters its constructor
 takes, their JSON types (from annotations, else the default's type) and the ranges the annotations
-declare (`registry.Range`). The workflow's parse validates every entry against it without importing
-torch, so an unknown key, a wrong type or a value out of range fails the dry run by key path; what
-no single parameter says (sigma_min < sigma_max) is checked when the entry is built (onstart, every verb).
+declare (`registry.Range`, `OneOf`, `Length`), and their defaults. The workflow's parse validates every
+entry against it without importing torch, so an unknown key, a wrong type, a value out of range or not
+among the declared ones fails the dry run by key path; what no single parameter says (sigma_min <
+sigma_max) is checked by `scorebench.rules`, in the same parse.
 Regenerate after changing a constructor: `python -m scorebench.components_schema`;
 tests/test_project.py fails while the file and the code differ.
 """
@@ -14,13 +15,14 @@ from __future__ import annotations
 import copy
 import inspect
 import sys
+import types
 import typing
 from importlib import resources
 
 import yaml
 
 from . import catalog
-from .registry import Range, annotations
+from .registry import Length, OneOf, Range, annotations
 
 FILE = "components.schema.yaml"
 # config section -> (module, registry attribute, context parameters the builder supplies, not the config)
@@ -32,41 +34,48 @@ SECTIONS = {
     "conditioning.masks": ("scorebench.conditioning", "MASKS", set()),
     "conditioning.methods": ("scorebench.conditioning", "METHODS", set()),
     "train.net": ("scorebench.nets", "NETS", {"shape", "members"}),
+    "evaluate.features": ("scorebench.fidelity", "FEATURES", {"device", "path"}),
 }
 # settings section -> (module, dataclass): the train, evaluate and scaling sections (a dataset's train and
 # evaluate overrides too)
 SETTINGS = {"train": ("scorebench.train", "TrainConfig"), "evaluate": ("scorebench.evaluate", "EvaluateConfig"),
             "scaling": ("scorebench.scaling", "ScalingConfig")}
-# a YAML 1.1 float without a dot (1e-5) reads as a string; the builder converts it (registry.build)
-FLOAT_TEXT = {"type": "string", "pattern": "^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$"}
-TYPES = {"int": {"type": "integer"}, "float": {"anyOf": [{"type": "number"}, FLOAT_TEXT]}, "bool": {"type": "boolean"},
-         "str": {"type": "string"}, "list": {"type": "array"}, "tuple": {"type": "array"}, "dict": {"type": "object"},
-         "None": {"type": "null"}}
+TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}, "bool": {"type": "boolean"}, "str": {"type": "string"},
+         "list": {"type": "array"}, "tuple": {"type": "array"}, "dict": {"type": "object"}, "NoneType": {"type": "null"}}
 # what the grid reads, not the class: objectives.<name>.max_dim where the objective's facts have one
 EXTRA = {("objectives", kind): {"max_dim": {"type": "integer", "minimum": 1}}
          for kind in catalog.OBJECTIVES if catalog.OBJECTIVES.get(kind).max_dim is not None}
 
 
-def _type(param: inspect.Parameter, note) -> dict:
-    """The JSON schema of one constructor parameter: its annotation's types (and declared Range), else
-    its default's type."""
-    allowed = None
+def _of(note) -> dict | None:
+    """The JSON schema of an annotation: its types (a union's options, a list's items) with the Range,
+    OneOf and Length it declares; None for a type the schema cannot state."""
+    extras = ()
     if typing.get_origin(note) is typing.Annotated:
         note, *extras = typing.get_args(note)
-        allowed = next((extra for extra in extras if isinstance(extra, Range)), None)
-    if note is not None:
-        names = [getattr(t, "__name__", str(t)) for t in (typing.get_args(note) or (note,))]
+    if typing.get_origin(note) in (typing.Union, types.UnionType):
+        options = [_of(arg) for arg in typing.get_args(note)]
+        out = None if None in options else {"anyOf": options}
+    elif typing.get_origin(note) in (list, tuple):
+        items = [_of(arg) for arg in typing.get_args(note)[:1]]
+        out = None if None in items else {"type": "array", **({"items": items[0]} if items else {})}
     else:
-        names = [type(param.default).__name__] if param.default not in (None, inspect.Parameter.empty) else []
-    names = ["None" if n == "NoneType" else n for n in names]
-    options = [copy.deepcopy(TYPES[n]) for n in names if n in TYPES]  # copies: no YAML anchors in the file
-    if allowed is not None:  # the range binds the numeric option (a float's YAML text is checked when built)
-        for option in options:
-            numeric = option if option.get("type") in ("integer", "number") else next(
-                (o for o in option.get("anyOf", []) if o.get("type") == "number"), None)
-            if numeric is not None:
-                numeric.update(allowed.schema())
-    return {} if not options or len(options) < len(names) else options[0] if len(options) == 1 else {"anyOf": options}
+        out = copy.deepcopy(TYPES.get(getattr(note, "__name__", "")))  # copies: no YAML anchors in the file
+    for extra in extras if out is not None else ():
+        out.update(extra.schema() if isinstance(extra, Range) else {"enum": list(extra.values)}
+                   if isinstance(extra, OneOf) else {"minItems": extra.low} if isinstance(extra, Length) else {})
+    return out
+
+
+def _type(param: inspect.Parameter, note) -> dict:
+    """The JSON schema of one constructor parameter: its annotation's, else its default's type; with its
+    default where that is one value (the parse's cross-field rules read it)."""
+    if note is None and param.default not in (None, inspect.Parameter.empty):
+        note = type(param.default)
+    out = (_of(note) if note is not None else None) or {}
+    if param.default is None or isinstance(param.default, (bool, int, float, str)):
+        out["default"] = param.default
+    return out
 
 
 def _entry(factory, context=frozenset(), extra=None) -> dict:

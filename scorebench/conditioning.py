@@ -15,6 +15,7 @@ draw the unobserved rest with the unconditional score (Song et al. 2021, "contro
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 
@@ -22,7 +23,7 @@ from .errors import ConfigError
 from .metrics import sliced_wasserstein
 from .mixture import GaussianMixture
 from .oracle import OracleScore
-from .registry import Registry, build
+from .registry import OneOf, Registry, build
 from .rng import randn
 
 MASKS: Registry = Registry("mask")
@@ -53,7 +54,7 @@ SIDES = ("left", "right", "top", "bottom")
 class Half:
     """Observe one half of an image (C, H, W): `side` is the half that is kept."""
 
-    def __init__(self, side: str = "left"):
+    def __init__(self, side: Annotated[str, OneOf(*SIDES)] = "left"):
         if side not in SIDES:
             raise ConfigError(f"side: must be one of {', '.join(SIDES)} (got {side!r})")
         self.side = side

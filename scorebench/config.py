@@ -10,7 +10,10 @@ import jsonschema
 import yaml
 
 from . import catalog
+from .declared import check_numbers, read_floats
 from .errors import ConfigError
+from .loader import SAFE_LOADER
+from .loader import read_yaml as read  # the YAML document of a file, within the loader's limits
 from .registry import RANGE_KEYWORDS, Range, read_values
 
 SCHEMA_FILE = "config.schema.yaml"
@@ -19,10 +22,6 @@ GRID = ("datasets", "objectives", "schedules")  # all non-empty (a grid) or all 
 
 
 PLACEMENT = ("slurm_partition", "slurm_account", "gpu_model")  # the SLURM plugin's resource names
-
-
-# libyaml's parser where PyYAML has it (the manylinux wheels do): the parse of a dry run reads two schemas
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _packaged(name: str) -> dict:
@@ -48,9 +47,12 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 
 def validate(config: dict) -> dict:
-    """Check `config` against the schema and fill the defaults; one line per problem found first."""
+    """Check `config` against the schema and fill the defaults; one line per problem found first. Float
+    text is read as the number where a number is declared, then every number must be finite and in size."""
     if not isinstance(config, dict):
         raise ConfigError("config: expected a mapping of keys (name, datasets, objectives, ...)")
+    read_floats(config)
+    check_numbers(config)
     validator = jsonschema.Draft7Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
@@ -107,6 +109,17 @@ def check_components(config: dict) -> None:
     for where, key, values in sections:
         _check(where, generated["settings"][key], values, "")
     _check_nets(config, generated["train.net"])
+    for where, key, values in sections:
+        if key == "evaluate" and isinstance(values.get("features"), dict):
+            _check_features(f"{where}.features", values["features"], generated["evaluate.features"])
+
+
+def _check_features(where: str, spec: dict, kinds: dict) -> None:
+    """An `evaluate.features` mapping: a known extractor kind and that kind's keys only."""
+    kind = spec.get("kind")
+    if kind not in kinds:
+        raise ConfigError(f"{where}.kind: unknown feature extractor {kind!r}; valid: {', '.join(sorted(kinds))}")
+    _check(where, kinds[kind], {k: v for k, v in spec.items() if k != "kind"}, f" for features kind {kind!r}")
 
 
 def _check_nets(config: dict, nets: dict) -> None:
@@ -118,7 +131,7 @@ def _check_nets(config: dict, nets: dict) -> None:
         where = f"datasets.{name}.train.net" if "net" in spec.get("train", {}) else "train.net"
         net = section(config, "train", name).get("net", {})
         kind = net.get("kind", "unet" if catalog.is_image(spec) else "mlp")
-        if kind not in nets:
+        if not isinstance(kind, str) or kind not in nets:
             raise ConfigError(f"{where}.kind: unknown network {kind!r}; valid: {', '.join(sorted(nets))}")
         _check(where, nets[kind], {k: v for k, v in net.items() if k != "kind"}, f" for network kind {kind!r}")
 
@@ -142,34 +155,15 @@ def _problem(err: jsonschema.ValidationError) -> str:
     if bound is not None:
         kind = "an integer" if bound.schema.get("type") == "integer" else "a number"
         return f"must be {kind} {Range.of_schema(bound.schema).text()} (got {err.instance!r})"
+    choices = next((e.validator_value for e in (err, *err.context) if e.validator == "enum"), None)
+    if choices is not None:
+        return f"must be one of {', '.join(map(str, choices))} (got {err.instance!r})"
     return f"must be a number (got {err.instance!r})" if err.validator == "anyOf" else err.message
 
 
 def has_grid(config: dict) -> bool:
     """Whether a validated config trains a grid (a scaling-only config has none)."""
     return bool(config["datasets"])
-
-
-class _StrictLoader(SAFE_LOADER):
-    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
-        twice = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
-        if twice is not None:
-            raise yaml.constructor.ConstructorError(None, None, f"key {twice!r} given twice", node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read(path: str | Path) -> dict:
-    """The YAML mapping in `path` (keys given twice refused), not yet validated."""
-    path = Path(path)
-    try:
-        return yaml.load(path.read_text(), Loader=_StrictLoader)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
 
 
 def load(path: str | Path) -> dict:

@@ -72,7 +72,7 @@ def _on_curve(points: np.ndarray, std: float, groups: np.ndarray) -> GaussianMix
 
 @DATASETS.register("gaussian_mixture")
 def gaussian_mixture(name, dim: COUNT = 2, n_components: COUNT = 4, spread: SCALE = 4.0, std: SCALE = 1.0,
-                     means=None, stds=None, weights=None, n_train: COUNT = 10000, n_test: COUNT = 2000,
+                     means: list | None = None, stds: list | None = None, weights: list | None = None, n_train: COUNT = 10000, n_test: COUNT = 2000,
                      seed: int = 0):
     """Mixture in any d: explicit means/stds/weights, or means drawn N(0, spread²) with the seed."""
     g = torch.Generator().manual_seed(seed + 7919)

@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
 
@@ -27,7 +27,7 @@ from .metric_info import METRIC_INFO, MetricInfo, metric_names as info_names, re
 from .metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from .oracle import OracleScore
 from .reference import build_reference, feature_net, needs_feature_net, sample_scores
-from .registry import COUNT
+from .registry import COUNT, OneOf
 from .nets import ScoreModel, stack_members
 from .progress import Progress
 from .rng import Streams
@@ -47,11 +47,11 @@ class EvaluateConfig:
     n_samples: COUNT = 2000
     nll_points: COUNT = 500
     fisher_points: COUNT = 4096
-    divergence: str = "auto"  # exact up to exact_divergence_max_dim, Hutchinson above
+    divergence: Annotated[str, OneOf("auto", "exact", "hutchinson")] = "auto"  # exact up to exact_divergence_max_dim, Hutchinson above
     exact_divergence_max_dim: COUNT = 32
     sw_projections: COUNT = 256
     device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
-    features: str | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
+    features: Annotated[str, OneOf("auto", *FEATURES)] | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
     reference_samples: COUNT = 10000  # train rows in the FID/KID reference statistics
     baseline_draws: COUNT = 5  # real-vs-real draws of synthetic data: the floor's spread
     kid_subsets: COUNT = 100

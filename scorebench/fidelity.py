@@ -77,7 +77,7 @@ def digits_classifier(path, device="cpu") -> Extractor:
 
 
 @FEATURES.register("inception")
-def inception(weights_path=None, device="cpu") -> Extractor:
+def inception(weights_path: str | None = None, device="cpu") -> Extractor:
     """torch-fidelity's Inception-v3 pool features (2048) from `weights_path` (default: torch hub's cache)."""
     path = Path(weights_path) if weights_path is not None else DEFAULT_INCEPTION_WEIGHTS
     if not path.is_file():

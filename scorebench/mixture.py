@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from .catalog import WEIGHT_TOLERANCE
 from .errors import ConfigError
 
 
@@ -26,8 +27,8 @@ class GaussianMixture:
         self.weights = torch.as_tensor(weights, dtype=torch.float64).reshape(k)
         if (self.stds <= 0).any():
             raise ConfigError("stds: every component standard deviation must be > 0")
-        if (self.weights < 0).any() or abs(float(self.weights.sum()) - 1.0) > 1e-6:
-            raise ConfigError(f"weights: must be non-negative and sum to 1 (sum is {float(self.weights.sum()):.6g})")
+        if (self.weights < 0).any() or abs(float(self.weights.sum()) - 1.0) > WEIGHT_TOLERANCE:
+            raise ConfigError(f"weights: must be non-negative and sum to 1 within {WEIGHT_TOLERANCE:g} (sum is {float(self.weights.sum()):.6g})")
         self.groups = torch.arange(k) if groups is None else torch.as_tensor(groups, dtype=torch.long)
         self.n_groups = int(self.groups.max()) + 1
 

@@ -11,12 +11,12 @@ weighting). Objectives differ only in how they estimate the Fisher divergence at
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
 
 from .errors import ConfigError
-from .registry import COUNT, Registry, build
+from .registry import COUNT, OneOf, Registry, build
 from .rng import Generator, randn
 from .sde import NoiseProcess, _bcast
 
@@ -96,7 +96,7 @@ class ExactSM(Objective):
     process (1 thread, MLP width 64, batch 128, one and three members): loop/vectorised 1.04 at d = 2,
     1.3-1.4 at d = 4, 1.4-2.6 from d = 8 to 64."""
 
-    def __init__(self, vectorized: bool | str = "auto", chunk_size: COUNT = 32):
+    def __init__(self, vectorized: bool | Annotated[str, OneOf("auto")] = "auto", chunk_size: COUNT = 32):
         if vectorized not in (True, False, "auto"):
             raise ConfigError(f"objectives.exact.vectorized: must be true, false or auto (got {vectorized!r})")
         self.vectorized = vectorized
@@ -125,7 +125,7 @@ class SlicedSM(Objective):
 
     variance_reduced = False
 
-    def __init__(self, n_projections: COUNT = 1, distribution: str = "rademacher"):
+    def __init__(self, n_projections: COUNT = 1, distribution: Annotated[str, OneOf(*PROJECTIONS)] = "rademacher"):
         if distribution not in PROJECTIONS:
             raise ConfigError(f"distribution: unknown {distribution!r}; valid: {', '.join(PROJECTIONS)}")
         self.n_projections, self.distribution = n_projections, distribution

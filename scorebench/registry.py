@@ -116,6 +116,24 @@ class Range:
 RANGE_KEYWORDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """The allowed texts of a parameter (`method: Annotated[str, OneOf(*SOLVERS)]`), generated into the
+    schema as an enum: the torch-free parse refuses any other by key path, naming the valid ones."""
+
+    values: tuple
+
+    def __init__(self, *values):
+        object.__setattr__(self, "values", tuple(values))
+
+
+@dataclass(frozen=True)
+class Length:
+    """The least number of items of a list parameter (`Annotated[list[COUNT], Length(1)]`: non-empty)."""
+
+    low: int
+
+
 POSITIVE = Range(0, low_open=True)
 
 

@@ -21,8 +21,8 @@ from . import figures as figs
 from . import scaling_report
 from .aggregate import CURVE_COLUMNS, REFERENCE, aggregate, comparisons, fmt, fmt_interval, time_to_reach
 from .config import dataset_params, has_grid
-from .evaluate import DATA, MODEL, ROW_COLUMNS, read_rows
-from .errors import ArtefactError
+from .damage import read_metrics
+from .evaluate import DATA, MODEL, ROW_COLUMNS
 from .grid import ORACLE, metric_files, runs
 from .io import provenance, save_text
 from .intervals import mean_interval
@@ -32,17 +32,16 @@ from .metric_info import BATCHED, METRIC_INFO
 from .verdict import Cell, overall, overall_line, verdict
 
 def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS), and the expected
-    metric files that are missing or unreadable, each with why (the report says so)."""
+    """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS), an expected metric
+    file that is missing, damaged or short of cells standing as failed rows for the cells it should hold
+    (`damage.read_metrics`); and those files, each with what is wrong and the job that rebuilds it."""
     layout = Layout(results, config["name"])
     rows, absent = [], []
     for dataset in sorted({r.dataset for r in runs(config)[0]}):
         for name in metric_files(config, dataset):
-            path = layout.path(METRICS, dataset=dataset, name=name)
-            try:
-                rows += read_rows(path)
-            except ArtefactError as err:
-                absent.append(str(err))
+            found, problem = read_metrics(config, dataset, name, layout.path(METRICS, dataset=dataset, name=name))
+            rows += found
+            absent += [problem] if problem else []
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS)), absent
 
 

@@ -15,8 +15,9 @@ from typing import Annotated, Callable
 
 import torch
 
+from .catalog import ODE_METHODS
 from .errors import ConfigError
-from .registry import COUNT, SCALE, Range, Registry, build
+from .registry import COUNT, SCALE, OneOf, Range, Registry, build
 from .rng import Streams, randn
 from .sde import NoiseProcess, _bcast
 
@@ -255,7 +256,8 @@ class ProbabilityFlowODE(Sampler):
     requires_continuous = True
     projects = False
 
-    def __init__(self, rtol: SCALE = 1e-5, atol: SCALE = 1e-5, method: str = "dopri5", denoise: bool = True):
+    def __init__(self, rtol: SCALE = 1e-5, atol: SCALE = 1e-5, method: Annotated[str, OneOf(*ODE_METHODS)] = "dopri5",
+                 denoise: bool = True):
         self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
 
     @property

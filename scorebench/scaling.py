@@ -30,7 +30,7 @@ import torch
 from .config import settings
 from .errors import ConfigError
 from .io import save_text
-from .registry import COUNT, SCALE, Range
+from .registry import COUNT, SCALE, Length, OneOf, Range
 
 # variant name -> (objective registry key, its parameters)
 VARIANTS = {
@@ -50,8 +50,8 @@ BASELINE = "ssm"  # one backward pass: slope_over_ssm counts growth in units of 
 class ScalingConfig:
     """The `scaling:` section of a benchmark config."""
 
-    dims: list = field(default_factory=lambda: [2**k for k in range(1, 11)])  # 2 … 1024
-    objectives: list = field(default_factory=lambda: list(VARIANTS))
+    dims: Annotated[list[COUNT], Length(1)] = field(default_factory=lambda: [2**k for k in range(1, 11)])  # 2 … 1024
+    objectives: Annotated[list[Annotated[str, OneOf(*VARIANTS)]], Length(1)] = field(default_factory=lambda: list(VARIANTS))
     batch_size: COUNT = 64
     width: COUNT = 128  # fixed network width: DSM and SSM cost should then barely grow with d
     depth: COUNT = 3

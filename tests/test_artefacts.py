@@ -3,6 +3,9 @@ line naming them, and a sweep retries a failed run a bounded number of times."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -98,7 +101,42 @@ def test_a_failed_run_is_resubmitted_by_the_next_sweep_until_it_failed_three_tim
 def test_the_report_names_the_metric_files_it_expected_and_did_not_find(trained):
     path, results = trained
     Layout(results, "art").path(METRICS, dataset="toy", name="em").unlink(missing_ok=True)  # as if its job never ran
-    out = run_cli("report", path, "--results", results)
+    out = run_cli("report", path, "--results", results, "--keep-going")
     assert out.returncode == 0 and "1 expected metric files missing or unreadable" in out.stderr, out.stderr
     page = (results / "art/report.html").read_text()
     assert "1 expected metric files are missing or unreadable" in page and "metrics/toy/em.json: missing" in page
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "reshaped", "deleted"])
+def test_a_damaged_metrics_file_fails_the_report_unless_kept_going_and_its_forcerun_replans_the_job(trained, damage):
+    """Failed rows in summary.csv for its cells (the same rows as with the file), a non-zero exit naming
+    the file and the `snakemake --forcerun` that rebuilds it, which Snakemake's dry run then plans."""
+    import pandas as pd
+
+    from conftest import ROOT
+    from scorebench.report import collect
+
+    path, results = trained
+    here, rel = results.parent, Path("results/art/metrics/toy/em.json")  # as the workflow names it
+    target = here / rel
+    if not target.exists():  # the fixture leaves the sampler's rows out
+        assert run_cli("evaluate", path, "--dataset", "toy", "--sampler", "em", "--results", results).returncode == 0
+    original = target.read_bytes()
+    whole = collect(Benchmark.read(path).config, results)[0]
+    try:
+        {"garbage": lambda: target.write_bytes(os.urandom(64)), "truncated": lambda: target.write_bytes(original[:40]),
+         "reshaped": lambda: target.write_text('{"rows": {"em": 1}}'), "deleted": target.unlink}[damage]()
+        out = run_cli("report", path, cwd=here)
+        errors = [line for line in out.stderr.splitlines() if line.startswith("scorebench: error: ")]
+        assert out.returncode == 2 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr
+        assert all(n in errors[0] for n in (str(rel), f"--forcerun {rel}", "rule sample")), errors[0]
+        summary = pd.read_csv(results / "art/summary.csv")
+        assert len(summary) == len(whole) and (summary[summary.sampler == "em"].status == "failed").all()
+        if damage not in ("garbage", "deleted"):  # the exit and the plan below are the same for every damage
+            return
+        assert run_cli("report", path, "--keep-going", cwd=here).returncode == 0
+        dry = subprocess.run([Path(sys.executable).parent / "snakemake", "-n", "--snakefile", ROOT / "Snakefile",
+                              "--configfile", path, "--forcerun", rel], capture_output=True, text=True, cwd=here)
+        assert dry.returncode == 0 and f"output: {rel}" in dry.stdout, (dry.stdout + dry.stderr)[-3000:]
+    finally:
+        target.write_bytes(original)

@@ -1,8 +1,9 @@
 # Helpers shared by the rules: the benchmark, resolved paths and resources.
-# The parse imports no torch (a dry run of a large grid takes seconds): scorebench.benchmark checks the
-# schema, every entry's keys, types and declared ranges (the generated per-kind schema), the registries'
-# names (scorebench.catalog) and expands the grid; what needs the components built (files present,
-# sigma_min < sigma_max) is checked when a run starts (onstart, before any job) and again in each job.
+# The parse imports no torch (a dry run of a large grid takes seconds): the config files are read within
+# scorebench.loader's limits, the --config values (text from Snakemake) are read as their declared types,
+# and scorebench.benchmark judges every value (schema, generated per-kind schema, registries' names,
+# cross-field rules in scorebench.rules) and expands the grid. Only what needs files or torch (a dataset
+# file's content, a sigma_max of 'auto' from the data) is left to onstart, before any job, and each job.
 import sys
 
 import yaml
@@ -10,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 from scorebench import config as sb_config
 from scorebench.benchmark import Benchmark
+from scorebench.declared import with_overrides
 from scorebench.errors import ScorebenchError
 from scorebench.grid import fidelity, metric_files, model_file, run_params
 from scorebench.layout import (
@@ -35,7 +37,7 @@ try:
     # a key given twice is refused (Snakemake's loader silently takes the last one)
     for path in workflow.overwrite_configfiles:
         sb_config.read(path)
-    BENCH = Benchmark.of(dict(config))
+    BENCH = Benchmark.of(with_overrides(dict(config), workflow.config_settings.config))
 except ScorebenchError as err:
     sys.exit(f"scorebench: error: {err}")
 CONFIG = BENCH.config
