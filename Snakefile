@@ -27,7 +27,9 @@ onstart:
     write_resolved_config()
 
 
-# every output of the report, so that a figure added to the report (or a missing table) reruns it
+# every output of the report, so that a figure added to the report (or a missing table) reruns it, and
+# every metrics file, so that a deleted one is rebuilt (and the report after it) though the report exists
 rule all:
     input:
         rules.report.output,
+        METRIC_PATHS,

@@ -94,7 +94,8 @@ def replicates(table: pd.DataFrame, objective: str, reference: str, metric: str,
     lower = METRIC_INFO[metric].lower_is_better if metric in METRIC_INFO else True
     poi = float(np.mean([_prob_improvement(x[cell == c], ref[cell == c], lower) for c in cells]))
     if batched:
-        return pd.unique(per_cell), poi  # one batch may span cells: each distinct timing pair once
+        distinct = pd.DataFrame({"x": x, "ref": ref}).duplicated().to_numpy()  # one batch may span cells
+        return per_cell[~distinct], poi
     seeds = index.get_level_values("seed")
     return pd.Series(per_cell).groupby(np.asarray(seeds)).mean().to_numpy(), poi
 

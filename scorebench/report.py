@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -294,9 +293,6 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
     `config` from the results on disk."""
     layout = Layout(results, config["name"])
     summary, absent = collect(config, results)
-    if absent:
-        print(f"scorebench report: {len(absent)} expected metric files missing or unreadable; the report says which",
-              file=sys.stderr)
     agg, tests, curves = aggregate(summary), comparisons(summary), collect_curves(config, results)
     pairs, reach, across = tests[tests.reference == REFERENCE], time_to_reach(curves), overall(summary)
     for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES), (across, OVERALL)):
@@ -321,9 +317,10 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
                 "<p>Exact vs denoising vs sliced score matching across noise schedules and samplers. The "
                 "<em>oracle</em> rows use the exact score of the synthetic data: they measure the sampler alone.</p>"]
     if absent:
-        sections.append(f"<p class='warning'><b>{len(absent)} expected metric files are missing or unreadable</b>; "
-                        "their rows are absent from every table below (rerun their jobs: <code>snakemake --cores all"
-                        "</code>):</p><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in absent) + "</ul>")
+        sections.append(f"<p class='warning'><b>{len(absent)} expected metric files are missing, damaged or short of "
+                        "cells</b>; every cell they should hold stands as a <em>failed</em> row in the tables below "
+                        "(the grid keeps its shape). Each line names the job that rebuilds it:</p><ul>"
+                        + "".join(f"<li>{html.escape(a)}</li>" for a in absent) + "</ul>")
     if grid:
         sections.append(_verdict_section(summary, tests, reach, across, len(config["seeds"])))
     sections.append('<nav><b>Contents</b><ul>' + "".join(f'<li><a href="#{i}">{t}</a></li>' for i, t in toc) + "</ul></nav>")

@@ -260,6 +260,21 @@ def test_second_run_does_nothing_and_a_changed_sampler_reruns_only_its_jobs(tiny
 
 
 @pytest.mark.slow
+def test_a_deleted_metrics_file_is_rebuilt_and_the_report_after_it(tiny):
+    """The report exists, but `all` names every metrics file too: a deleted one reruns its job."""
+    workdir, path, _ = tiny
+    target = workdir / "results/tiny/metrics/toy/ald.json"
+    aside = target.with_suffix(".aside")
+    target.rename(aside)
+    try:
+        out = snakemake(workdir, "--dry-run", "--printshellcmds", "--configfile", path).stdout
+    finally:
+        aside.rename(target)
+    assert job_counts(out) == {"sample": 1, "report": 1, "all": 1}, out
+    assert "--sampler ald" in out
+
+
+@pytest.mark.slow
 def test_a_changed_schedule_retrains_only_its_own_runs(tiny, tmp_path):
     """The group job of each objective reruns, but it trains only the runs whose parameters changed:
     the other schedule's models are left as they were (same file, same mtime)."""
