@@ -288,9 +288,9 @@ def _save_csv(frame: pd.DataFrame, path: Path) -> None:
         save_text(buf.getvalue(), path)
 
 
-def build_report(config: dict, results: str | Path = RESULTS) -> Path:
-    """Write summary.csv, aggregate.csv, paired.csv, curves.csv, figures/*.png and report.html for
-    `config` from the results on disk."""
+def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, list[str]]:
+    """Write summary.csv, aggregate.csv, paired.csv, overall.csv, curves.csv, figures/*.png and
+    report.html for `config` from the results on disk; return the page and the damaged metric files."""
     layout = Layout(results, config["name"])
     summary, absent = collect(config, results)
     agg, tests, curves = aggregate(summary), comparisons(summary), collect_curves(config, results)
@@ -352,7 +352,7 @@ def build_report(config: dict, results: str | Path = RESULTS) -> Path:
             + "\n".join(sections) + "</body></html>")
     out = layout.path(REPORT)
     save_text(page, out)
-    return out
+    return out, absent
 
 
 STYLE = """
