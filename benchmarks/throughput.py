@@ -40,13 +40,13 @@ CONFIG = Path(__file__).resolve().parents[1] / "config/default.yaml"
 
 def reference_loop(dataset, process, cfg: TrainConfig, objective: str, steps: int) -> None:
     """The plainest training loop of the same model: VP marginals, DSM or one-projection Rademacher
-    SSM, σ²-weighted, foreach Adam, clipping and EMA, no logging, no checkpoints."""
+    SSM, σ²-weighted, fused Adam, clipping and EMA, no logging, no checkpoints."""
     torch.manual_seed(0)
     model = make_model(dataset, process, cfg.net)
     backbone, data_std = model.backbone, model.data_std
     ema = copy.deepcopy(model).requires_grad_(False)
     params, ema_params = list(model.parameters()), list(ema.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
     gen = torch.Generator().manual_seed(0)
     data, eps = dataset.train, process.eps
     width = process.beta_max - process.beta_min
