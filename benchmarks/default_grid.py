@@ -58,7 +58,7 @@ def run_grid(config: dict, keep_summary: bool) -> dict:
         summary = pd.read_csv(root / "summary.csv")
         if keep_summary:
             shutil.copy(root / "summary.csv", RESULTS / "default_summary.csv")
-    return {"schedules": list(config["schedules"]), "seeds": config["seeds"], "runs": len(summary.groupby(RUN_KEY)),
+    return {"schedules": list(config["schedules"]), "seeds": config["seeds"], "runs": len(summary[summary.objective != "data"].groupby(RUN_KEY)),
             "seconds": round(seconds, 1), "jobs": len(jobs),
             "job_seconds": round(float(jobs.s.sum()), 1),
             "job_seconds_per_rule": jobs.groupby(jobs.job.str.split("/").str[0]).s.sum().round(1).to_dict(),
