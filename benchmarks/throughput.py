@@ -13,6 +13,9 @@ seed-batching section, to throughput_cuda.json):
   directories) do not count as steps; the median ratio and its interquartile range (target ≤ 1.05).
 - `seed_batching`: three seeds trained as one batched ensemble against one seed alone, interleaved
   the same way: the median ratio (3 would be no gain; 1 a free second and third seed) and its IQR.
+- `ensemble`: the default's 20 members of a (dataset, objective) — schedules ncsn, ve, vp, subvp ×
+  seeds 0–4, each with its own process — trained as one ensemble against one member alone, MLP width
+  64, interleaved the same way (target ≤ 4; 20 would be no gain).
 """
 from __future__ import annotations
 
@@ -37,13 +40,13 @@ CONFIG = Path(__file__).resolve().parents[1] / "config/default.yaml"
 
 def reference_loop(dataset, process, cfg: TrainConfig, objective: str, steps: int) -> None:
     """The plainest training loop of the same model: VP marginals, DSM or one-projection Rademacher
-    SSM, σ²-weighted, foreach Adam, clipping and EMA, no logging, no checkpoints."""
+    SSM, σ²-weighted, fused Adam, clipping and EMA, no logging, no checkpoints."""
     torch.manual_seed(0)
     model = make_model(dataset, process, cfg.net)
     backbone, data_std = model.backbone, model.data_std
     ema = copy.deepcopy(model).requires_grad_(False)
     params, ema_params = list(model.parameters()), list(ema.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=True)
     gen = torch.Generator().manual_seed(0)
     data, eps = dataset.train, process.eps
     width = process.beta_max - process.beta_min
@@ -73,10 +76,15 @@ def reference_loop(dataset, process, cfg: TrainConfig, objective: str, steps: in
 
 
 def scorebench_loop(dataset, process, cfg: TrainConfig, objective: str, steps: int, seeds: int = 1) -> None:
+    ensemble_loop(dataset, [process] * seeds, cfg, objective, steps)
+
+
+def ensemble_loop(dataset, processes: list, cfg: TrainConfig, objective: str, steps: int) -> None:
+    """`train` of one member per entry of `processes` (member k: seed k mod 5), as one ensemble."""
     cfg = TrainConfig(**{**vars(cfg), "steps": steps})
     with tempfile.TemporaryDirectory() as tmp:
-        train(dataset, process, build_objective(objective), cfg,
-              [Member(seed, Path(tmp) / str(seed), {"id": f"bench{seed}"}) for seed in range(seeds)])
+        train(dataset, build_objective(objective), cfg,
+              [Member(k % 5, Path(tmp) / str(k), {"id": f"bench{k}"}, p) for k, p in enumerate(processes)])
 
 
 def interleaved(loops: dict, steps: int, rounds: int) -> dict[str, list[float]]:
@@ -139,6 +147,23 @@ def seed_batching(config: dict, steps: int, rounds: int, device: str = "cpu") ->
     return out
 
 
+def ensemble(config: dict, steps: int, rounds: int) -> list[dict]:
+    out = []
+    for dataset_name in ("toy", "gmm8"):
+        prepared = [prepare(config, RunSpec(dataset_name, "dsm", s, 0)) for s in config["schedules"]]
+        dataset, processes = prepared[0][0], [p for _, p in prepared for _ in config["seeds"]]
+        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
+                                     "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
+        for objective in ("dsm", "ssm"):
+            times = interleaved({
+                "members": lambda n: ensemble_loop(dataset, processes, cfg, objective, n),
+                "one_member": lambda n: ensemble_loop(dataset, processes[:1], cfg, objective, n)}, steps, rounds)
+            out.append({"dataset": dataset_name, "objective": objective, "members": len(processes), "net": cfg.net,
+                        "rounds": rounds, **ratio_row(times, "members", "one_member")})
+            print(out[-1], flush=True)
+    return out
+
+
 def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
     config = load(CONFIG)
     if device != "cpu":  # on a GPU: only whether seed batching pays there (throughput_<device>.json)
@@ -150,7 +175,7 @@ def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: the first call's imports are not a run's throughput
         dataset, process = prepare(config, RunSpec("toy", "dsm", "vp", 0))
-        train(dataset, process, build_objective("dsm"), TrainConfig.from_dict({"steps": 5}), [Member(0, Path(tmp), {})])
+        train(dataset, build_objective("dsm"), TrainConfig.from_dict({"steps": 5}), [Member(0, Path(tmp), {}, process)])
     for run in sorted({RunSpec(r.dataset, r.objective, "vp", 0) for r in runs(config)[0] if r.objective != "oracle"},
                       key=lambda r: (r.dataset, r.objective)):
         dataset, process = prepare(config, run)
@@ -158,7 +183,7 @@ def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
         objective = build_objective(run.objective, objective_params(config, run.objective))
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            train(dataset, process, objective, cfg, [Member(0, Path(tmp), run.as_dict())])
+            train(dataset, objective, cfg, [Member(0, Path(tmp), run.as_dict(), process)])
             seconds = time.perf_counter() - start
         rows.append({"dataset": run.dataset, "dim": dataset.dim, "objective": run.objective,
                      "steps_per_second": round(cfg.steps / seconds, 1),
@@ -166,8 +191,10 @@ def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
         print(rows[-1], flush=True)
     paired = versus_reference(config, int(steps), int(rounds))
     batching = seed_batching(config, int(steps), int(rounds))
+    members = ensemble(config, int(steps), int(rounds))
     record("throughput", {"steps": int(steps), "threads": 1, "schedule": "vp", "runs": rows,
-                          "versus_reference": paired, "target_ratio": 1.05, "seed_batching": batching})
+                          "versus_reference": paired, "target_ratio": 1.05, "seed_batching": batching,
+                          "ensemble": members, "target_ensemble_ratio": 4.0})
     return 0
 
 

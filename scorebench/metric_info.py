@@ -15,7 +15,7 @@ class MetricInfo:
     unit: str
     log_scale: bool  # spans decades: compared between objectives as a ratio, drawn on a log axis
     lower_is_better: bool = True
-    timing: bool = False  # a wall-clock: seeds timed as one batch share one value, counted once
+    timing: bool = False  # a wall-clock: members (schedules × seeds) timed as one batch share one value
     level: str = "sample"  # model (one per run), sample (per run and sampler), conditional, data, curve
     needs: str | None = None  # "synthetic": a known density; "images": image data; None: any dataset
 
@@ -65,12 +65,12 @@ def metric_names(level: str, *, synthetic: bool, image: bool, wanted=()) -> list
 
 
 def shared_timing(metric: str, detail) -> bool:
-    """Whether a summary row is a wall-clock that its seed batch shares (one measurement, not one per seed)."""
+    """Whether a summary row is a wall-clock that its batch's members share (one measurement, not one per run)."""
     info = METRIC_INFO.get(metric)
     return bool(info and info.timing and isinstance(detail, str) and detail.startswith(BATCHED))
 
 
 def timing_detail(batched_with: int, extra: str = "") -> str:
     """The detail of a timing row: what else it says, led by the batch it was shared with (if any)."""
-    parts = ([f"{BATCHED} {batched_with} seeds"] if batched_with > 1 else []) + ([extra] if extra else [])
+    parts = ([f"{BATCHED} {batched_with} members"] if batched_with > 1 else []) + ([extra] if extra else [])
     return "; ".join(parts)

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from .ensemble import member_processes, stacked
 from .errors import ConfigError
 from .registry import COUNT, Registry, at_least, build
 from .sde import NoiseProcess, _bcast
@@ -187,11 +188,13 @@ def _default_kind(shape: tuple[int, ...]) -> str:
 
 
 def stack_members(models: list[ScoreModel]) -> ScoreModel:
-    """One ensemble ScoreModel whose member k is `models[k]` (one-member models of one architecture)."""
+    """One ensemble ScoreModel whose member k is `models[k]` with its own noise process (one-member
+    models of one architecture)."""
     out = copy.deepcopy(models[0])
     for name, param in out.named_parameters():
         param.data = torch.cat([m.get_parameter(name).data for m in models])
     out.backbone.members = len(models)
+    out.process = stacked([m.process for m in models])
     return out
 
 
@@ -206,6 +209,7 @@ def select_members(model: ScoreModel, keep: list[int]) -> ScoreModel:
             new.grad = None if param.grad is None else param.grad.index_select(0, index)
             module._parameters[name] = new
     out.backbone.members = len(keep)
+    out.process = stacked([member_processes(model.process, model.members)[k] for k in keep])
     return out
 
 

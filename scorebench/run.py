@@ -2,9 +2,10 @@
 
 `train_runs` trains a group of runs (all seeds and schedules of a dataset and objective, as one
 workflow job does) in one process: the interpreter, torch and the dataset are loaded once, and with
-`batch_seeds` the seeds of a schedule train as one batched ensemble (`train.train`). Each run
-keeps its own directory, checkpoint, record and status; a run whose record is `ok` or `diverged`
-with the same parameters is not trained again, so rerunning a group retrains only what changed.
+`batch_seeds` every schedule × seed of the group trains as one batched ensemble (`train.train`,
+each member with its own noise process). Each run keeps its own directory, checkpoint, record and
+status; a run whose record is `ok` or `diverged` with the same parameters is not trained again, so
+rerunning a group retrains only what changed (a changed schedule: only its members).
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from pathlib import Path
 from .config import dataset_params, objective_entries, section
 from .data import Dataset, build_dataset
 from .errors import ArtefactError, ConfigError, ScorebenchError
-from .grid import (ORACLE, RunSpec, check_names, check_run, objective_params, run_params, seed_batches,
-                   train_compatible)
+from .grid import ORACLE, RunSpec, check_names, check_run, objective_params, run_params, train_compatible
 from .io import load_torch, provenance, save_json, save_torch
 from .layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from .objectives import build_objective
@@ -111,7 +111,7 @@ def failed_attempts(config: dict, run: RunSpec, results: str | Path = RESULTS) -
 def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
                log=sys.stdout) -> list[dict]:
     """Train every run of `runs` that is not `finished`, one after the other in this process (with
-    `batch_seeds`, the seeds of a (dataset, objective, schedule) as one batch, `train.train`); a line
+    `batch_seeds`, the schedules × seeds of a (dataset, objective) as one batch, `train.train`); a line
     per run started and finished goes to `log`. Returns the records of the runs trained."""
     todo = []
     for k, run in enumerate(runs, 1):
@@ -120,7 +120,7 @@ def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
         else:
             todo.append(run)
     records, number = [], {run.id: k for k, run in enumerate(runs, 1)}
-    for batch in seed_batches(todo) if config["batch_seeds"] else [[run] for run in todo]:
+    for batch in ensembles(todo) if config["batch_seeds"] else [[run] for run in todo]:
         for run in batch:
             print(f"[{number[run.id]}/{len(runs)}] {run.id}: training (batched with {len(batch) - 1} more)"
                   if len(batch) > 1 else f"[{number[run.id]}/{len(runs)}] {run.id}: training", file=log, flush=True)
@@ -132,6 +132,15 @@ def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
                   f"{time.perf_counter() - start:.1f} s in all for its batch", file=log, flush=True)
             records.append(rec)
     return records
+
+
+def ensembles(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """`runs` grouped by (dataset, objective), in first-seen order: the schedules × seeds that train as
+    one batched ensemble."""
+    groups: dict[tuple[str, str], list[RunSpec]] = {}
+    for run in runs:
+        groups.setdefault((run.dataset, run.objective), []).append(run)
+    return list(groups.values())
 
 
 def record_groups(config: dict, runs: list[RunSpec], results: str | Path, statuses: dict[str, str]) -> None:
@@ -153,7 +162,7 @@ def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_
 
 def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
                 record_failure: bool = False) -> list[dict]:
-    """Train the seeds `runs` of one (dataset, objective, schedule) together and return their records.
+    """Train the schedules × seeds `runs` of one (dataset, objective) together and return their records.
 
     With `record_failure`, an error during data loading or training is saved as each run's record
     (status "failed", the reason) instead of raised, so a workflow's later stages report it as a row.
@@ -163,8 +172,8 @@ def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS
         ok, reason = train_compatible(config, run.dataset, run.objective, run.schedule)
         if not ok:
             raise ConfigError(f"{run.id}: {reason}")
-    if len(seed_batches(runs)) != 1:
-        raise ValueError("a training batch holds the seeds of one dataset, objective and schedule")
+    if len(ensembles(runs)) != 1:
+        raise ValueError("a training batch holds the runs of one dataset and objective")
     layout = Layout(results, config["name"])
     outs = [layout.path(RUN, **run.fields()) for run in runs]
     try:
@@ -182,15 +191,16 @@ def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS
 
 def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
     first = runs[0]
-    dataset, process = prepare(config, first)
     cfg = TrainConfig.from_dict(section(config, "train", first.dataset))
-    probe = curve_probe(dataset, process)
+    prepared = {run.schedule: prepare(config, run) for run in runs}
+    dataset = prepared[first.schedule][0]
+    probes = {schedule: curve_probe(dataset, process) for schedule, (_, process) in prepared.items()}
     if first.objective == ORACLE:  # nothing to train: its curve is the probe of the exact score (0) at every step
-        oracle = OracleScore(dataset.mixture, process)
-        value = probe[1](oracle)
         recs = []
         for run, out in zip(runs, outs):
-            write_csv([{"step": s, "train_seconds": 0.0, "metric": probe[0], "value": value}
+            process, (name, probe) = prepared[run.schedule][1], probes[run.schedule]
+            value = probe(OracleScore(dataset.mixture, process))
+            write_csv([{"step": s, "train_seconds": 0.0, "metric": name, "value": value}
                        for s in curve_steps(cfg.steps, cfg.curve_points)], CURVE_COLUMNS, out / "curve.csv")
             rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
                    "params": run_params(config, run), "process": process.spec(), "process_notes": process.notes,
@@ -199,5 +209,6 @@ def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
             recs.append(rec)
         return recs
     objective = build_objective(first.objective, objective_params(config, first.objective))
-    members = [Member(run.seed, out, run.as_dict(), run_params(config, run)) for run, out in zip(runs, outs)]
-    return train(dataset, process, objective, cfg, members, probe=probe)
+    members = [Member(run.seed, out, run.as_dict(), prepared[run.schedule][1], run_params(config, run),
+                      probes[run.schedule]) for run, out in zip(runs, outs)]
+    return train(dataset, objective, cfg, members)

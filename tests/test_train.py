@@ -77,15 +77,15 @@ def test_same_seed_same_losses(tmp_path):
 
 @pytest.mark.slow
 def test_killed_group_resumes_every_run_to_the_same_weights(tmp_path, write_config):
-    """A group job (three seeds trained as one batch) killed after a checkpoint resumes every run from
-    its own checkpoint and ends bit-identical to a group that never stopped (CPU)."""
-    config = {**toy_config(steps=1500, batch_size=64, checkpoint_every=100), "seeds": [0, 1, 2], "batch_seeds": True}
+    """A group job (two schedules × three seeds trained as one batch) killed after a checkpoint resumes
+    every run from its own checkpoint and ends bit-identical to a group that never stopped (CPU)."""
+    config = {**toy_config(steps=1500, batch_size=64, checkpoint_every=100), "seeds": [0, 1, 2], "batch_seeds": True,
+              "schedules": {"ve": {"kind": "ve"}, "vp": {"kind": "vp"}}}
     path = write_config(config)
-    args = [sys.executable, "-m", "scorebench.cli", "train", path, "--dataset", "toy", "--objective", "dsm",
-            "--schedule", "ve"]
+    args = [sys.executable, "-m", "scorebench.cli", "train", path, "--dataset", "toy", "--objective", "dsm"]
     subprocess.run([*args, "--results", tmp_path / "straight"], check=True, capture_output=True)
 
-    runs = [f"t/runs/toy/dsm/ve/seed{s}" for s in (0, 1, 2)]
+    runs = [f"t/runs/toy/dsm/{schedule}/seed{s}" for schedule in ("ve", "vp") for s in (0, 1, 2)]
     proc = subprocess.Popen([*args, "--results", tmp_path / "killed"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while not all((tmp_path / "killed" / r / "checkpoint.pt").exists() for r in runs) and time.time() < deadline:
@@ -100,7 +100,7 @@ def test_killed_group_resumes_every_run_to_the_same_weights(tmp_path, write_conf
     for r in runs:
         straight, killed = tmp_path / "straight" / r, tmp_path / "killed" / r
         a, b = (torch.load(d / "model.pt", weights_only=False) for d in (straight, killed))
-        assert a["steps"] == b["steps"] == 1500 and a["batched_with"] == 3
+        assert a["steps"] == b["steps"] == 1500 and a["batched_with"] == 6
         for key in a["state_dict"]:
             assert torch.equal(a["state_dict"][key], b["state_dict"][key]), (r, key)  # bit-identical
         assert not (killed / "checkpoint.pt").exists()
@@ -133,9 +133,58 @@ def test_a_seed_trains_the_same_alone_or_batched(tmp_path, objective):
     assert _losses(tmp_path / "batched/t/runs/toy" / objective / "ve/seed2") != b  # the members differ
 
 
+SCHEDULES = {"ncsn": {"kind": "ncsn", "levels": 10}, "ve": {"kind": "ve"}, "vp": {"kind": "vp"}, "subvp": {"kind": "subvp"}}
+
+
+def ensemble_config(steps=100, seeds=(0, 1, 2, 3, 4), **train):
+    """The toy on all four schedule kinds: a (dataset, objective) group of 4 × len(seeds) members."""
+    return {**toy_config(steps=steps, batch_size=64, log_every=10, **train), "schedules": SCHEDULES, "seeds": list(seeds)}
+
+
+@pytest.mark.parametrize("objective", ["dsm", "ssm"])
+def test_a_member_trains_the_same_alone_or_in_a_20_member_ensemble(tmp_path, objective):
+    """Members = schedules × seeds: a member of a 4-schedule × 5-seed ensemble gets the loss curve and
+    weights it gets alone (its own process, generators and clipping; within float tolerance, as for
+    seeds above), and every member keeps its own schedule's process in its record."""
+    from scorebench.run import train_batch
+
+    config = ensemble_config()
+    group = [RunSpec("toy", objective, s, seed) for s in SCHEDULES for seed in config["seeds"]]
+    recs = train_batch(config, group, tmp_path / "ensemble")
+    assert [r["batched_with"] for r in recs] == [20] * 20 and {r["status"] for r in recs} == {"ok"}
+    assert [r["process"]["kind"] for r in recs] == [s for s in SCHEDULES for _ in config["seeds"]]
+    for schedule, seed in (("ncsn", 0), ("vp", 3), ("subvp", 4)):
+        train_run(config, RunSpec("toy", objective, schedule, seed), tmp_path / "alone")
+        alone, member = (tmp_path / d / "t/runs/toy" / objective / schedule / f"seed{seed}" for d in ("alone", "ensemble"))
+        a, b = _losses(alone), _losses(member)
+        assert len(a) == 10 and max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (schedule, a, b)
+        wa, wb = (torch.load(d / "model.pt", weights_only=False)["state_dict"] for d in (alone, member))
+        assert all((wa[k] - wb[k]).abs().max() < 1e-3 for k in wa), schedule
+    curves = [(tmp_path / "ensemble/t/runs/toy" / objective / s / "seed0/curve.csv").read_text() for s in SCHEDULES]
+    assert len(set(curves)) == 4  # each member's probe is its own schedule's
+
+
+def test_a_changed_schedule_retrains_only_its_members(tmp_path):
+    """train_runs over a 2-schedule × 2-seed group, then the same group with vp's beta_max changed:
+    only vp's two members train again (as one ensemble), ve's records are left as they were."""
+    from scorebench.run import train_runs
+
+    config = {**ensemble_config(steps=20, seeds=(0, 1)), "schedules": {"ve": {"kind": "ve"}, "vp": {"kind": "vp"}}}
+    group = [RunSpec("toy", "dsm", s, seed) for s in ("ve", "vp") for seed in (0, 1)]
+    assert [r["batched_with"] for r in train_runs(config, group, tmp_path)] == [4] * 4
+    paths = {run.id: Layout(tmp_path, "t").path(MODEL_FILE, **run.fields()) for run in group}
+    before = {rid: p.stat().st_mtime_ns for rid, p in paths.items()}
+    changed = {**config, "schedules": {**config["schedules"], "vp": {"kind": "vp", "beta_max": 15.0}}}
+    recs = train_runs(changed, group, tmp_path)
+    assert [r["run"]["id"] for r in recs] == ["toy/dsm/vp/seed0", "toy/dsm/vp/seed1"]
+    assert [r["batched_with"] for r in recs] == [2, 2] and recs[0]["process"]["beta_max"] == 15.0
+    assert all(paths[rid].stat().st_mtime_ns == before[rid] for rid in ("toy/dsm/ve/seed0", "toy/dsm/ve/seed1"))
+
+
 def test_a_diverging_member_leaves_the_batch_and_the_others_go_on(tmp_path):
     """One member's loss turning non-finite records that run as diverged at that step; the other members
-    finish `ok` with the curves they have alone (the guard is per member, the batch goes on without it)."""
+    (of two schedules) finish `ok` with their own processes and the curves they have alone (the guard
+    is per member, the batch goes on without it)."""
     from scorebench.objectives import DenoisingSM
     from scorebench.train import Member, TrainConfig, train
 
@@ -152,14 +201,17 @@ def test_a_diverging_member_leaves_the_batch_and_the_others_go_on(tmp_path):
                 loss[64:128] = math.nan
             return loss
 
-    dataset, process = prepare(toy_config(), RunSpec("toy", "dsm", "ve", 0))
+    config = ensemble_config()
+    (dataset, ve), (_, vp) = (prepare(config, RunSpec("toy", "dsm", s, 0)) for s in ("ve", "vp"))
     cfg = TrainConfig.from_dict({"steps": 40, "batch_size": 64, "log_every": 10})
-    members = [Member(s, tmp_path / f"b{s}", {"id": f"b{s}"}) for s in (0, 1, 2)]
-    recs = train(dataset, process, PoisonsMember(), cfg, members)
+    members = [Member(s, tmp_path / f"b{s}", {"id": f"b{s}"}, p) for s, p in ((0, vp), (1, ve), (2, ve))]
+    recs = train(dataset, PoisonsMember(), cfg, members)
     assert [r["status"] for r in recs] == ["ok", "diverged", "ok"] and recs[1]["diverged_step"] == 5
-    alone = train(dataset, process, DenoisingSM(), cfg, [Member(2, tmp_path / "a2", {"id": "a2"})])[0]
-    assert alone["status"] == "ok"
-    assert max(abs(x - y) / abs(x) for x, y in zip(_losses(tmp_path / "a2"), _losses(tmp_path / "b2"))) < 1e-4
+    for seed, process in ((0, vp), (2, ve)):  # the members left keep their own processes
+        alone = train(dataset, DenoisingSM(), cfg, [Member(seed, tmp_path / f"a{seed}", {"id": "a"}, process)])[0]
+        assert alone["status"] == "ok" and alone["process"] == recs[seed]["process"]
+        a, b = _losses(tmp_path / f"a{seed}"), _losses(tmp_path / f"b{seed}")
+        assert max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (seed, a, b)
 
 
 def test_nan_guard_records_divergence(tmp_path):

@@ -165,8 +165,9 @@ def test_aggregates_have_an_interval_per_cell_and_metric_over_three_seeds(tiny):
     adaptive = runs_ok.sampler == "ode"  # dopri5's step sizes depend on every row: drawn (and timed) seed by seed
     assert (runs_ok[~timing | adaptive].n_seeds == 3).all() and (runs_ok[timing & ~adaptive].n_seeds == 1).all()
     assert ((ok.ci_low <= ok.estimate) & (ok.estimate <= ok.ci_high))[ok.n_seeds > 1].all()
-    assert df[df.metric.isin(["train_seconds", "sample_seconds"]) & (df.status == "ok") & (df.objective == "dsm")
-              & (df.sampler != "ode")].detail.str.startswith("one timing of a batch of 3 seeds").all()
+    dsm_timing = df[(df.status == "ok") & (df.objective == "dsm") & (df.sampler != "ode")]  # members: schedules × seeds
+    assert dsm_timing[dsm_timing.metric == "train_seconds"].detail.str.startswith("one timing of a batch of 6 members").all()
+    assert dsm_timing[dsm_timing.metric == "sample_seconds"].detail.str.startswith("one timing of a batch of 3 members").all()
     varied = runs_ok[runs_ok.metric.isin(["sliced_wasserstein", "fid"]) & (runs_ok.objective == "dsm")]
     assert len(varied) and (varied.ci_high > varied.ci_low).all()  # the seeds differ: the interval has width
     pairs = pd.read_csv(root / "paired.csv")
