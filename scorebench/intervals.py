@@ -55,7 +55,8 @@ def mean_interval(values, log: bool = False) -> Estimate:
 
 def exponentiated(e: Estimate) -> Estimate:
     """An estimate made on the log scale, carried back: a geometric mean or ratio and its interval."""
-    back = [math.exp(v) if math.isfinite(v) else v for v in (e.estimate, e.low, e.high)]
+    with np.errstate(over="ignore"):  # a bound past exp(709) is inf, not an error
+        back = [float(np.exp(v)) for v in (e.estimate, e.low, e.high)]
     return Estimate(*back, e.n, {T: T_LOG, WELCH: f"{WELCH} on logs"}.get(e.method, e.method), e.p_value)
 
 

@@ -155,3 +155,9 @@ def test_one_batch_timing_spanning_schedules_is_one_measurement_and_no_call():
     ssm = paired(summary).set_index("objective").loc["ssm"]
     assert ssm.n_seeds == 1 and ssm.estimate == pytest.approx(1.5) and math.isnan(ssm.ci_low)
     assert ssm.verdict == "n = 1, no interval"
+
+
+def test_a_geometric_interval_past_the_float_range_is_open_not_an_error():
+    """Seeds spanning hundreds of decades (a diverging FID): the upper bound is inf, the estimate finite."""
+    e = mean_interval([1.0, 1e300, 1e-300], log=True)
+    assert e.estimate == pytest.approx(1.0) and e.high == math.inf and e.low == 0.0
