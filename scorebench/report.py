@@ -95,9 +95,11 @@ def _verdict_section(summary, tests, reach, across: pd.DataFrame, n_seeds: int) 
              "normal and log-normal seed values at 3 to 10 seeds; about 91 % for a strongly skewed linear metric "
              "(gamma-distributed seeds) at 5. The oracle is the exact score: a reference, never ranked.</p>"]
     if summary.detail.astype(str).str.startswith(BATCHED).any():
-        parts.append("<p>The seeds of a run were trained and sampled as one batch (<code>batch_seeds</code>): their "
-                     "training and sampling seconds are one wall-clock shared between them, so those cells count it "
-                     "once (n = 1, no interval) and the step cost's interval is over schedules, not seeds.</p>")
+        parts.append("<p>The members of an ensemble (a dataset and objective's schedules × seeds) were trained, and "
+                     "the seeds of a run sampled, as one batch (<code>batch_seeds</code>): their seconds are one "
+                     "wall-clock shared between them, counted once (n = 1, no interval), so the step cost is one "
+                     "measurement per dataset; <code>benchmarks/throughput.py</code> and the scaling study time steps "
+                     "interleaved, with their spread.</p>")
     for dataset, table, _ in boards:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in ["objective", *table.columns])
         body = ""
