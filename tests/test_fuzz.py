@@ -214,9 +214,9 @@ def contract_cases():
             ("ald-unstable-on-vp", {"samplers__ald__epsilon": 2.3e-4, "schedules": {"vp": {"kind": "vp"}}}, "samplers.ald.epsilon"),
             ("ald-unstable-on-ve", {"samplers__ald__epsilon": 0.02, "schedules": {"ve": {"kind": "ve", "sigma_max": 10.0}}},
              "samplers.ald.epsilon"),
-            ("langevin-above-every-schedule", {"samplers__langevin__sigma": 1000.0}, "samplers.langevin.sigma"),
-            ("langevin-far-below", {"samplers__langevin__sigma": 1e-4}, "samplers.langevin.sigma"),
-            ("ald-above-every-schedule", {"samplers__ald__sigma_min": 1000.0}, "samplers.ald.sigma_min"),
+            ("langevin-above-every-schedule", {"samplers__langevin__sigma": 1000.0, "schedules": {"vp": {"kind": "vp"}}}, "samplers.langevin.sigma"),
+            ("langevin-far-below", {"samplers__langevin__sigma": 1e-4, "schedules": {"vp": {"kind": "vp"}}}, "samplers.langevin.sigma"),
+            ("ald-above-every-schedule", {"samplers__ald__sigma_min": 1000.0, "schedules": {"vp": {"kind": "vp"}}}, "samplers.ald.sigma_min"),
             ("ve-sigma-min-above-max", {"schedules__vp": {"kind": "ve", "sigma_min": 5.0, "sigma_max": 1.0}}, "schedules.vp.sigma_min"),
             ("ve-sigma-max-text", {"schedules__vp": {"kind": "ve", "sigma_max": "big"}}, "schedules.vp.sigma_max"),
             ("vp-beta-min-above-max", {"schedules__vp": {"kind": "vp", "beta_min": 30.0}}, "schedules.vp.beta_min")]:
