@@ -62,11 +62,6 @@ def aggregate(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(AGGREGATE_COLUMNS))
 
 
-def resolved(low: float, high: float, null: float) -> bool:
-    """Whether an interval excludes the null value (a finite interval from n >= 2 only)."""
-    return math.isfinite(low) and math.isfinite(high) and not low <= null <= high
-
-
 def _prob_improvement(x: np.ndarray, y: np.ndarray, lower_is_better: bool) -> float:
     """P(a seed of x beats a seed of y), ties counted half: the Mann–Whitney U over n·m (rliable's)."""
     wins = (x[:, None] < y[None, :]) if lower_is_better else (x[:, None] > y[None, :])
