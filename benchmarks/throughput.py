@@ -16,6 +16,10 @@ seed-batching section, to throughput_cuda.json):
 - `ensemble`: the default's 20 members of a (dataset, objective) — schedules ncsn, ve, vp, subvp ×
   seeds 0–4, each with its own process — trained as one ensemble against one member alone, MLP width
   64, interleaved the same way (target ≤ 4; 20 would be no gain).
+- `sampling`: what drawing across schedules could gain at most: the 20 members of a (dataset,
+  objective) drawn as 4 batches of 5 seeds (one per schedule, as the sample job does) against one
+  batch of 20 members of one schedule (the bound of a cross-schedule batch), Euler–Maruyama at the
+  default's steps and n_samples, interleaved the same way (1 would be no gain).
 """
 from __future__ import annotations
 
@@ -31,8 +35,12 @@ from machine import record
 
 from scorebench.config import load, section
 from scorebench.grid import RunSpec, objective_params, runs
+from scorebench.evaluate import EvaluateConfig
+from scorebench.nets import stack_members
 from scorebench.objectives import build_objective
+from scorebench.rng import Streams
 from scorebench.run import prepare
+from scorebench.samplers import build_sampler
 from scorebench.train import Member, TrainConfig, make_model, train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/default.yaml"
@@ -164,6 +172,40 @@ def ensemble(config: dict, steps: int, rounds: int) -> list[dict]:
     return out
 
 
+def sampling(config: dict, rounds: int) -> list[dict]:
+    out = []
+    draw = build_sampler("em", config["samplers"]["em"])
+    for dataset_name in ("toy", "gmm8", "digits"):
+        dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
+        cfg = TrainConfig.from_dict(section(config, "train", dataset_name))
+        n = EvaluateConfig.from_dict(section(config, "evaluate", dataset_name)).n_samples
+        seeds = len(config["seeds"])
+
+        def batch(members: int) -> float:
+            torch.manual_seed(0)
+            score = stack_members([make_model(dataset, process, cfg.net) for _ in range(members)]).requires_grad_(False)
+            gens = Streams(generators=[torch.Generator().manual_seed(k) for k in range(members)])
+            start = time.perf_counter()
+            draw(score, process, (members * n, *dataset.shape), generator=gens)
+            return time.perf_counter() - start
+
+        times = {"per_schedule": [], "one_batch": []}
+        batch(seeds)  # warm-up
+        for r in range(rounds):
+            for name in (["per_schedule", "one_batch"] if r % 2 == 0 else ["one_batch", "per_schedule"]):
+                times[name].append(sum(batch(seeds) for _ in config["schedules"]) if name == "per_schedule"
+                                   else batch(seeds * len(config["schedules"])))
+        ratios = sorted(a / b for a, b in zip(times["per_schedule"], times["one_batch"]))
+        q = statistics.quantiles(ratios, n=4)
+        out.append({"dataset": dataset_name, "sampler": "em", "members": seeds * len(config["schedules"]),
+                    "n_samples": n, "rounds": rounds,
+                    "seconds_per_schedule_batches": round(statistics.median(times["per_schedule"]), 3),
+                    "seconds_one_batch": round(statistics.median(times["one_batch"]), 3),
+                    "gain_median": round(statistics.median(ratios), 3), "gain_iqr": [round(q[0], 3), round(q[2], 3)]})
+        print(out[-1], flush=True)
+    return out
+
+
 def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
     config = load(CONFIG)
     if device != "cpu":  # on a GPU: only whether seed batching pays there (throughput_<device>.json)
@@ -192,9 +234,10 @@ def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
     paired = versus_reference(config, int(steps), int(rounds))
     batching = seed_batching(config, int(steps), int(rounds))
     members = ensemble(config, int(steps), int(rounds))
+    drawing = sampling(config, int(rounds))
     record("throughput", {"steps": int(steps), "threads": 1, "schedule": "vp", "runs": rows,
                           "versus_reference": paired, "target_ratio": 1.05, "seed_batching": batching,
-                          "ensemble": members, "target_ensemble_ratio": 4.0})
+                          "ensemble": members, "target_ensemble_ratio": 4.0, "sampling": drawing})
     return 0
 
 
