@@ -13,10 +13,10 @@ import torch
 from machine import record
 from scipy.integrate import solve_ivp
 
-from scorebench.data import build_dataset
-from scorebench.likelihood import _divergence_exact, log_likelihood
-from scorebench.oracle import OracleScore
-from scorebench.sde import build_process
+from scorebench.core.data import build_dataset
+from scorebench.core.likelihood import _divergence_exact, log_likelihood
+from scorebench.core.oracle import OracleScore
+from scorebench.core.sde import build_process
 
 TOL = 1e-5
 POINTS = 200

@@ -3,7 +3,7 @@
 Run on demand: `.venv/bin/python benchmarks/scaling.py [cpu|cuda]`; writes
 benchmarks/results/scaling_<device>.csv, its slopes, and scaling_<device>_machine.json (CPU model or
 GPU name, and the settings). CUDA uses config/benchmarks/scaling.yaml (d up to 16384, until exact
-runs out of memory); CPU uses the scorebench.scaling defaults (d up to 1024) with 15 repeats. The
+runs out of memory); CPU uses the scorebench.jobs.scaling defaults (d up to 1024) with 15 repeats. The
 study runs twice in a row; the machine file records how far the two agree per cell.
 """
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from machine import RESULTS, record
 
-from scorebench.config import load
-from scorebench.scaling import ScalingConfig, fit_slopes, run_scaling, save_tables
+from scorebench.spec.config import load
+from scorebench.jobs.scaling import fit_slopes, run_scaling, save_tables
+from scorebench.spec.settings import ScalingConfig
 
 STUDY = Path(__file__).resolve().parents[1] / "config/benchmarks/scaling.yaml"
 

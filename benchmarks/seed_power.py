@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from machine import record
-from scorebench.aggregate import ORACLE, comparisons, independent, replicates, wide
-from scorebench.metric_info import METRIC_INFO
-from scorebench.intervals import FAMILY_ERROR, holm, mean_interval
+from scorebench.report.aggregate import ORACLE, comparisons, independent, replicates, wide
+from scorebench.spec.metric_info import METRIC_INFO
+from scorebench.report.intervals import FAMILY_ERROR, holm, mean_interval
 
 SEEDS = (3, 4, 5, 6, 8, 10)
 TRIALS = 1000

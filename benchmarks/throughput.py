@@ -4,7 +4,7 @@ Run on demand: `.venv/bin/python benchmarks/throughput.py [steps] [rounds] [devi
 default config's datasets on VP, writes benchmarks/results/throughput.json (on `cuda`: only the
 seed-batching section, to throughput_cuda.json):
 
-- `runs`: steps and samples per second of `scorebench.train.train` for every (dataset, objective).
+- `runs`: steps and samples per second of `scorebench.jobs.trainer.train` for every (dataset, objective).
 - `versus_reference`: DSM and SSM training steps of `train` against a hand-written loop doing the
   same maths with the same network, weights, batch and optimiser (Adam, gradient clipping, EMA),
   timed interleaved — `rounds` rounds, each running both for `steps` steps in alternating order — so
@@ -33,15 +33,16 @@ from pathlib import Path
 import torch
 from machine import record
 
-from scorebench.config import load, section
-from scorebench.grid import RunSpec, objective_params, runs
-from scorebench.evaluate import EvaluateConfig
-from scorebench.nets import stack_members
-from scorebench.objectives import build_objective
-from scorebench.rng import Streams
-from scorebench.run import prepare
-from scorebench.samplers import build_sampler
-from scorebench.train import Member, TrainConfig, make_model, train
+from scorebench.spec.config import load, section
+from scorebench.spec.grid import RunSpec, objective_params, runs
+from scorebench.spec.settings import EvaluateConfig
+from scorebench.core.nets import stack_members
+from scorebench.core.objectives import build_objective
+from scorebench.core.rng import Streams
+from scorebench.jobs.build import prepare
+from scorebench.core.samplers import build_sampler
+from scorebench.jobs.trainer import Member, make_model, train
+from scorebench.spec.settings import TrainConfig
 
 CONFIG = Path(__file__).resolve().parents[1] / "config/default.yaml"
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 from .errors import ConfigError, ScorebenchError
-from .layout import RESULTS
+from .spec.layout import RESULTS
 
 
 def _nonneg_int(text: str) -> int:
@@ -38,14 +38,15 @@ def _job(p: argparse.ArgumentParser, sampler: str | None = None, required: bool 
 def _load(path, dataset: str | None = None):
     """The benchmark of the config file, every component's parameters checked (one line naming a bad
     key): of all datasets, or of the one a job works on (each is built, and kept for the job)."""
-    from .benchmark import Benchmark
+    from .jobs.build import check
+    from .spec.benchmark import Benchmark
 
     bench = Benchmark.read(path)
     config = bench.config
     if dataset is not None and dataset not in config["datasets"]:
         raise ConfigError(f"--dataset: the config's datasets have no entry {dataset!r}; it has: "
                           f"{', '.join(config['datasets']) or 'none'}")
-    return bench.checked(None if dataset is None else [dataset])
+    return check(bench, None if dataset is None else [dataset])
 
 
 def _sampler(config: dict, name: str | None) -> str | None:
@@ -55,8 +56,8 @@ def _sampler(config: dict, name: str | None) -> str | None:
 
 
 def cmd_train(args) -> int:
-    from .grid import RunSpec
-    from .run import record_groups, train_runs
+    from .spec.grid import RunSpec
+    from .jobs.build import record_groups, train_runs
 
     bench = _load(args.config, args.dataset)
     config = bench.config
@@ -82,7 +83,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .evaluate import sample_runs
+    from .jobs.sample import sample_runs
 
     bench = _load(args.config, args.dataset)
     config = bench.config
@@ -102,8 +103,8 @@ def cmd_sample(args) -> int:
 def _write_metrics(config: dict, dataset: str, sampler: str | None, runs: list, args) -> None:
     """Evaluate `runs` with `sampler` into metrics/<dataset>/<sampler>.json, or (sampler None) each
     objective's models into metrics/<dataset>/model.<objective>.json."""
-    from .evaluate import evaluate_runs
-    from .grid import model_file
+    from .jobs.sample import evaluate_runs
+    from .spec.grid import model_file
 
     if sampler is not None:
         _save_rows(config, dataset, sampler, evaluate_runs(config, runs, sampler, args.results, args.device), args.results)
@@ -116,8 +117,8 @@ def _write_metrics(config: dict, dataset: str, sampler: str | None, runs: list, 
 
 def _save_rows(config: dict, dataset: str, name: str, rows: list[dict], results) -> None:
     """Write metric rows to metrics/<dataset>/<name>.json and print one line per row."""
-    from .evaluate import write_rows
-    from .layout import METRICS, Layout
+    from .jobs.sample import write_rows
+    from .spec.layout import METRICS, Layout
 
     write_rows(rows, Layout(results, config["name"]).path(METRICS, dataset=dataset, name=name))
     for r in rows:
@@ -136,8 +137,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_condition(args) -> int:
-    from .grid import conditional_file, conditioning
-    from .inpainting import conditional_rows
+    from .spec.grid import conditional_file, conditioning
+    from .jobs.condition import conditional_rows
 
     bench = _load(args.config, args.dataset)
     config = bench.config
@@ -150,8 +151,8 @@ def cmd_condition(args) -> int:
 
 
 def cmd_reference(args) -> int:
-    from .evaluate import baseline_rows, write_rows
-    from .layout import DATA_METRICS, METRICS, Layout
+    from .jobs.sample import baseline_rows, write_rows
+    from .spec.layout import DATA_METRICS, METRICS, Layout
 
     bench = _load(args.config, args.dataset)
     bench.select(dataset=args.dataset)
@@ -167,7 +168,7 @@ def cmd_reference(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .grid import describe
+    from .spec.grid import describe
 
     print(describe(_load(args.config).config))
     return 0
@@ -175,7 +176,7 @@ def cmd_grid(args) -> int:
 
 def cmd_report(args) -> int:
     from .errors import ArtefactError
-    from .report import build_report
+    from .report.page import build_report
 
     path, absent = build_report(_load(args.config).config, args.results)
     print(f"report: {path}")
@@ -189,8 +190,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_scaling(args) -> int:
-    from .layout import SCALING, SCALING_SLOPES, Layout
-    from .scaling import ScalingConfig, fit_slopes, run_scaling, save_tables
+    from .spec.layout import SCALING, SCALING_SLOPES, Layout
+    from .jobs.scaling import fit_slopes, run_scaling, save_tables
+    from .spec.settings import ScalingConfig
 
     config = _load(args.config).config
     values = dict(config.get("scaling", {}))
@@ -319,7 +321,7 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .launch import sweep
+    from .jobs.launch import sweep
 
     sweep(_load(args.config), args.results, cluster=args.cluster, partition=args.partition, account=args.account,
           gpu_type=args.gpu_type, parallelism=args.parallelism, wait=args.wait, dry_run=args.dry_run)

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .errors import ArtefactError
+from .errors import artefact_error
 
 
 _UMASK = os.umask(0)
@@ -46,14 +46,6 @@ def load_torch(path: str | os.PathLike, map_location=None) -> Any:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch.load fails on a damaged file in many ways (zip, pickle, struct, unpickler)
         raise artefact_error(path, err) from None
-
-
-def artefact_error(path: str | os.PathLike, err: Exception) -> ArtefactError:
-    """The one-line error for an artefact that could not be read: missing, or damaged/foreign."""
-    if isinstance(err, FileNotFoundError):
-        return ArtefactError(f"{path}: missing; rerun the job that writes it")
-    return ArtefactError(f"{path}: unreadable ({type(err).__name__}): damaged or not written by scorebench; "
-                         "delete it and rerun the job that writes it")
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:

@@ -12,7 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 # the modules that run Snakemake, SLURM or whole trainings, longest first: `make test` hands whole
 # modules to workers (--dist loadfile) in collection order, so these start first and the workers end together
-LONGEST = ("test_workflow.py", "test_slurm.py", "test_train.py", "test_evaluate.py")
+LONGEST = ("test_workflow.py", "test_slurm.py", "test_train.py", "test_sample.py")
 
 
 def pytest_configure(config):

@@ -21,12 +21,12 @@ import pytest
 import torch
 import yaml
 
-from scorebench import launch
-from scorebench.benchmark import Benchmark
+from scorebench.jobs import launch
+from scorebench.spec.benchmark import Benchmark
 from scorebench.cli import main as cli_main
-from scorebench.evaluate import model_rows
-from scorebench.grid import RunSpec
-from scorebench.layout import MODEL_FILE, RUN, TRAIN_GROUP, TRAIN_LOG, Layout
+from scorebench.jobs.sample import model_rows
+from scorebench.spec.grid import RunSpec
+from scorebench.spec.layout import MODEL_FILE, RUN, TRAIN_GROUP, TRAIN_LOG, Layout
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

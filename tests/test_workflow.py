@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from scorebench import config as cfgmod
-from scorebench.config import section
-from scorebench.grid import runs, sample_compatible
+from scorebench.spec import config as cfgmod
+from scorebench.spec.config import section
+from scorebench.spec.grid import runs, sample_compatible
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -389,7 +389,7 @@ def test_inpainting_runs_end_to_end_and_without_it_the_rows_are_as_before(tmp_pa
     assert "oracle objective only" in cond.loc[("dsm", "em/exact/x0")].detail.iloc[0]
     assert "no steps to replace" in cond.loc[("oracle", "ode/replacement/x0")].detail.iloc[0]
     # the oracle's exact completions are the exact conditional up to sampling noise (the toy's test points
-    # sit in one mode: TV ~ 0); tests/test_conditioning.py holds the thresholds for a two-mode case
+    # sit in one mode: TV ~ 0); tests/core/test_conditioning.py holds the thresholds for a two-mode case
     assert (ok.loc[("oracle", "em/exact/x0")].xs("cond_mode_weight_tv", level="metric").value < 0.05).all()
     page = (tmp_path / "results/tiny/report.html").read_text()
     assert 'id="conditional"' in page and "the conditioning method's own error" in page

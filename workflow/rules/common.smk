@@ -1,20 +1,20 @@
 # Helpers shared by the rules: the benchmark, resolved paths and resources.
 # The parse imports no torch (a dry run of a large grid takes seconds): the config files are read within
-# scorebench.loader's limits, the --config values (text from Snakemake) are read as their declared types,
-# and scorebench.benchmark judges every value (schema, generated per-kind schema, registries' names,
-# cross-field rules in scorebench.rules) and expands the grid. Only what needs files or torch (a dataset
+# scorebench.spec.loader's limits, the --config values (text from Snakemake) are read as their declared types,
+# and scorebench.spec.benchmark judges every value (schema, generated per-kind schema, registries' names,
+# cross-field rules in scorebench.spec.rules) and expands the grid. Only what needs files or torch (a dataset
 # file's content, a sigma_max of 'auto' from the data) is left to onstart, before any job, and each job.
 import sys
 
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from scorebench import config as sb_config
-from scorebench.benchmark import Benchmark
-from scorebench.declared import with_overrides
+from scorebench.spec import config as sb_config
+from scorebench.spec.benchmark import Benchmark
+from scorebench.spec.declared import with_overrides
 from scorebench.errors import ScorebenchError
-from scorebench.grid import fidelity, metric_files, model_file, run_params
-from scorebench.layout import (
+from scorebench.spec.grid import fidelity, metric_files, model_file, run_params
+from scorebench.spec.layout import (
     AGGREGATE,
     CURVES,
     DATA_METRICS,
@@ -48,7 +48,9 @@ def check_parameters():
     """Build every component of the config once before the first job (torch is imported here, not
     in the parse): a bad parameter stops the run in one line naming its key."""
     try:
-        BENCH.checked()
+        from scorebench.jobs.build import check
+
+        check(BENCH)
     except ScorebenchError as err:
         sys.exit(f"scorebench: error: {err}")
 
