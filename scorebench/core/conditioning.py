@@ -15,6 +15,7 @@ draw the unobserved rest with the unconditional score (Song et al. 2021, "contro
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Annotated
 
 import torch
@@ -33,6 +34,8 @@ METHODS: Registry = Registry("conditioning method")
 @MASKS.register("coordinates")
 class Coordinates:
     """Observe the listed coordinates of a vector (0-based)."""
+
+    image = False  # a mask of vectors
 
     def __init__(self, observed: list):
         if not isinstance(observed, list) or not observed or not all(isinstance(i, int) and not isinstance(i, bool)
@@ -54,6 +57,8 @@ SIDES = ("left", "right", "top", "bottom")
 class Half:
     """Observe one half of an image (C, H, W): `side` is the half that is kept."""
 
+    image = True
+
     def __init__(self, side: Annotated[str, OneOf(*SIDES)] = "left"):
         if side not in SIDES:
             raise ConfigError(f"side: must be one of {', '.join(SIDES)} (got {side!r})")
@@ -69,7 +74,7 @@ class Half:
         return mask
 
 
-class Method:
+class Method(ABC):
     """Draws n completions of one observation y (observed where `mask`) with a sampler; which
     (objective, sampler) pairs a method fits is the grid's `conditional_cases` (torch-free), from
     these facts (catalog.METHODS states them for the parse; a test keeps the two equal)."""
@@ -77,8 +82,9 @@ class Method:
     needs_exact = False  # the exact conditional score: the oracle only
     needs_steps = False  # acts between a sampler's steps
 
+    @abstractmethod
     def draw(self, sampler, score, process, mask, y, n, *, generator, device="cpu", mixture=None):
-        raise NotImplementedError
+        """n completions of `y` observed where `mask`, and the sampler's stats."""
 
 
 @METHODS.register("replacement")

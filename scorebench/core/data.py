@@ -70,7 +70,7 @@ def _on_curve(points: np.ndarray, std: float, groups: np.ndarray) -> GaussianMix
     return GaussianMixture(points, np.full(k, std), np.full(k, 1.0 / k), groups)
 
 
-@DATASETS.register("gaussian_mixture")
+@DATASETS.register("gaussian_mixture", synthetic=True, dim_param="dim", dim_rows="means")
 def gaussian_mixture(name, dim: COUNT = 2, n_components: COUNT = 4, spread: SCALE = 4.0, std: SCALE = 1.0,
                      means: list | None = None, stds: list | None = None, weights: list | None = None, n_train: COUNT = 10000, n_test: COUNT = 2000,
                      seed: int = 0):
@@ -85,14 +85,14 @@ def gaussian_mixture(name, dim: COUNT = 2, n_components: COUNT = 4, spread: SCAL
     return _synthetic(name, GaussianMixture(means, stds, weights), n_train, n_test, seed)
 
 
-@DATASETS.register("ncsn_toy")
+@DATASETS.register("ncsn_toy", synthetic=True, dim=2)
 def ncsn_toy(name, n_train: COUNT = 10000, n_test: COUNT = 2000, seed: int = 0):
     """Song & Ermon (2019) §3: ⅕ N((−5,−5), I) + ⅘ N((5,5), I), modes far apart."""
     mix = GaussianMixture([[-5.0, -5.0], [5.0, 5.0]], [1.0, 1.0], [0.2, 0.8])
     return _synthetic(name, mix, n_train, n_test, seed)
 
 
-@DATASETS.register("ring")
+@DATASETS.register("ring", synthetic=True, dim=2)
 def ring(name, n_modes: COUNT = 8, radius: float = 4.0, std: SCALE = 0.2, n_train: COUNT = 10000,
          n_test: COUNT = 2000, seed: int = 0):
     """Equal-weight Gaussians evenly spaced on a circle."""
@@ -101,7 +101,7 @@ def ring(name, n_modes: COUNT = 8, radius: float = 4.0, std: SCALE = 0.2, n_trai
     return _synthetic(name, _on_curve(points, std, np.arange(n_modes)), n_train, n_test, seed)
 
 
-@DATASETS.register("moons")
+@DATASETS.register("moons", synthetic=True, dim=2)
 def moons(name, noise: SCALE = 0.1, scale: SCALE = 2.0, components_per_moon: COUNT = 48, n_train: COUNT = 10000,
           n_test: COUNT = 2000, seed: int = 0):
     """Two interleaved half circles (as scikit-learn's make_moons) blurred by `noise`; mode = moon."""
@@ -113,7 +113,7 @@ def moons(name, noise: SCALE = 0.1, scale: SCALE = 2.0, components_per_moon: COU
     return _synthetic(name, _on_curve(points, scale * noise, groups), n_train, n_test, seed)
 
 
-@DATASETS.register("swiss_roll")
+@DATASETS.register("swiss_roll", synthetic=True, dim=2)
 def swiss_roll(name, noise: SCALE = 0.5, scale: SCALE = 0.5, n_components: COUNT = 96, n_train: COUNT = 10000,
                n_test: COUNT = 2000, seed: int = 0):
     """2-D swiss roll t(cos t, sin t), t uniform on [1.5π, 4.5π]; modes = its four quarters."""
@@ -123,7 +123,7 @@ def swiss_roll(name, noise: SCALE = 0.5, scale: SCALE = 0.5, n_components: COUNT
     return _synthetic(name, _on_curve(points, scale * noise, groups), n_train, n_test, seed)
 
 
-@DATASETS.register("checkerboard")
+@DATASETS.register("checkerboard", synthetic=True, dim=2)
 def checkerboard(name, squares: COUNT = 4, side: SCALE = 2.0, lattice: COUNT = 4, n_train: COUNT = 10000,
                  n_test: COUNT = 2000, seed: int = 0):
     """Smooth checkerboard: each black square filled by a lattice×lattice grid of Gaussians."""
@@ -152,7 +152,7 @@ def _quantised(name, train_u8, test_u8, levels: int, n_train=None) -> Dataset:
     return Dataset(name, train, scale(test_u8), tuple(train.shape[1:]), levels=levels)
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", image=True, dim=64, features="digits_classifier")
 def digits(name, n_train: Annotated[int | None, Range(1)] = None):
     """scikit-learn's 8×8 digits (17 grey levels, ships offline); fixed split: 1497 train, 300 test."""
     from sklearn.datasets import load_digits
@@ -173,7 +173,7 @@ def digits_labels() -> tuple[np.ndarray, np.ndarray]:
     return target[300:], target[:300]
 
 
-@DATASETS.register("mnist")
+@DATASETS.register("mnist", image=True, dim=784, features="inception")
 def mnist(name, root: str = "data", n_train: Annotated[int | None, Range(1)] = None):
     """MNIST read by torchvision from `root` (no download: the machine may be offline)."""
     from torchvision.datasets import MNIST
@@ -205,7 +205,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-@DATASETS.register("cifar10")
+@DATASETS.register("cifar10", image=True, dim=3072, features="inception")
 def cifar10(name, root: str = "data", n_train: Annotated[int | None, Range(1)] = None):
     """CIFAR-10 from the python pickles under `root`/cifar-10-batches-py (torchvision's layout)."""
     folder = Path(root) / "cifar-10-batches-py"

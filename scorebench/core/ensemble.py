@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 
 from .rng import Streams
-from .sde import NoiseProcess
+from .sde import NoiseProcess, Perturbation
 
 
-class MemberProcesses(NoiseProcess):
+class MemberProcesses(Perturbation):
     """Training-time view of several processes over equal member blocks of rows (member-major)."""
 
     def __init__(self, processes: list[NoiseProcess]):

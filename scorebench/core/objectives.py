@@ -10,6 +10,7 @@ weighting). Objectives differ only in how they estimate the Fisher divergence at
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import partial
 from typing import Annotated, Callable
 
@@ -68,8 +69,13 @@ def jacobian_trace_loop(score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor) -> 
     return s, trace
 
 
-class Objective:
-    """Draw t (unless given) and x_t, then weight the per-sample estimate by λ = σ(t)²."""
+class Objective(ABC):
+    """Draw t (unless given) and x_t, then weight the per-sample estimate by λ = σ(t)²; an objective
+    gives `estimate` and its facts (the grid reads them from the generated catalog)."""
+
+    trains = True  # False: nothing is trained (the oracle: the exact score)
+    needs_density = False  # needs the exact score of a known density: synthetic data only
+    max_dim = None  # default of objectives.<name>.max_dim: above it a step costs too much
 
     def __call__(self, score_fn: ScoreFn, x0: torch.Tensor, process: NoiseProcess, *,
                  generator: Generator, t: torch.Tensor | None = None,
@@ -84,8 +90,9 @@ class Objective:
         xt = _bcast(alpha, x0) * x0 + sigma_x * z
         return sigma**2 * self.estimate(score_fn, xt, t, z / sigma_x, projection_generator or generator)
 
+    @abstractmethod
     def estimate(self, score_fn, xt, t, noise_over_sigma, generator) -> torch.Tensor:
-        raise NotImplementedError
+        """The per-sample loss at x_t (before the σ² weight); `noise_over_sigma` is z/σ."""
 
 
 @OBJECTIVES.register("exact")
@@ -95,6 +102,8 @@ class ExactSM(Objective):
     adds overhead; from d = 2 up the vectorised trace was never slower, timed interleaved in one
     process (1 thread, MLP width 64, batch 128, one and three members): loop/vectorised 1.04 at d = 2,
     1.3-1.4 at d = 4, 1.4-2.6 from d = 8 to 64."""
+
+    max_dim = 32  # d backward passes per step: slow on CPU beyond d = 32
 
     def __init__(self, vectorized: bool | Annotated[str, OneOf("auto")] = "auto", chunk_size: COUNT = 32):
         if vectorized not in (True, False, "auto"):
@@ -152,6 +161,18 @@ class SlicedSMVR(SlicedSM):
     """Sliced score matching with variance reduction: ½‖s‖² replaces ½(vᵀs)² in closed form."""
 
     variance_reduced = True
+
+
+@OBJECTIVES.register("oracle")
+class Oracle(Objective):
+    """The exact score of a synthetic dataset (`core.oracle.OracleScore`), trained by nothing: beside the
+    trained objectives it separates a sampler's error from training error."""
+
+    trains = False
+    needs_density = True
+
+    def estimate(self, score_fn, xt, t, noise_over_sigma, generator):
+        raise ConfigError("objectives.oracle: the exact score is not trained; it has no loss")
 
 
 def build_objective(name: str, params: dict | None = None) -> Objective:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from typing import Annotated, Callable
 
 import torch
@@ -43,21 +44,22 @@ class _Counted:
         return self.score_fn(x, t.expand(x.shape[0]) if t.ndim == 0 else t)
 
 
-class Sampler:
-    """Times the run, counts NFE and turns a non-finite state into a recorded divergence."""
+class Sampler(ABC):
+    """Times the run, counts NFE and turns a non-finite state into a recorded divergence; a sampler
+    gives `run`, its facts (`continuous`, `stepped`) and its parameters as constructor keywords."""
 
-    requires_continuous = False  # needs a score at every t (an ODE), not just a schedule's levels
+    continuous = False  # needs a score at every t (an ODE), not just a schedule's levels
     denoise = True
     # rows never interact (fixed steps, per-row noise), so several runs can be drawn as one batch with
     # the same result per run; an adaptive solver's step sizes depend on every row of its batch
     batches_runs = True
-    projects = True  # takes `project` after every step (an adaptive ODE solve has no steps to replace in)
+    stepped = True  # takes `project` after every step (an adaptive ODE solve has no steps to replace in)
 
     def __call__(self, score_fn, process: NoiseProcess, shape, *, generator: torch.Generator | Streams,
                  callback: Callable | None = None, device="cpu", project: Callable | None = None):
-        if self.requires_continuous and process.discrete:
+        if self.continuous and process.discrete:
             raise ConfigError(f"sampler {self.kind}: needs a continuous-time schedule; {process.kind} is discrete (use ve)")
-        if project is not None and not self.projects:
+        if project is not None and not self.stepped:
             raise ConfigError(f"sampler {self.kind}: cannot replace the state between steps (inpainting by replacement)")
         score = _Counted(score_fn)
         start = time.perf_counter()
@@ -96,8 +98,9 @@ class Sampler:
         alpha, sigma = process.marginal(t)
         return (x + sigma**2 * score(x, t)) / alpha
 
-    def run(self, score, process, x, generator, check):
-        raise NotImplementedError
+    @abstractmethod
+    def run(self, score, process, x, generator, check) -> torch.Tensor:
+        """The samples from prior draws `x`, calling `check(x, i, t)` after every step i."""
 
 
 def _noise(x, generator):
@@ -121,7 +124,6 @@ class Langevin(Sampler):
     The level is σ_L on a discrete schedule, else the t where σ/α = `sigma` (default 0.01, NCSN's σ_L).
     """
 
-    kind = "langevin"
 
     def __init__(self, steps: COUNT = 1000, step_size: SCALE = 0.01, sigma: SCALE = 0.01,
                  denoise: bool = True):
@@ -144,7 +146,6 @@ class AnnealedLangevin(Sampler):
     and 50 Langevin steps do not cover that shift by mixing alone (samples drift to the origin); on VE it is 1.
     """
 
-    kind = "ald"
 
     def __init__(self, steps_per_level: COUNT = 100, epsilon: SCALE = 2e-5, levels: Annotated[int, Range(2)] = 10,
                  sigma_min: SCALE = 0.01, denoise: bool = True):
@@ -183,7 +184,6 @@ def _reverse_step(score, process, x, t, t_next, generator):
 class EulerMaruyama(Sampler):
     """Reverse-time SDE (Song et al. 2021, eq. 6) by Euler–Maruyama, Tweedie denoising at the end."""
 
-    kind = "em"
 
     def __init__(self, steps: Annotated[int, Range(2)] = 1000, denoise: bool = True):
         self.steps, self.denoise = steps, denoise
@@ -205,7 +205,6 @@ class PredictorCorrector(Sampler):
     very noise it multiplies) and its batch mean couples samples; this one does neither.
     """
 
-    kind = "pc"
 
     def __init__(self, steps: Annotated[int, Range(2)] = 500, snr: SCALE = 0.16,
                  corrector_steps: Annotated[int, Range(0)] = 1, denoise: bool = True):
@@ -254,9 +253,8 @@ def ode_velocity(score, process, x, t):
 class ProbabilityFlowODE(Sampler):
     """Probability-flow ODE from t = 1 to eps with an adaptive torchdiffeq solver (default dopri5)."""
 
-    kind = "ode"
-    requires_continuous = True
-    projects = False
+    continuous = True
+    stepped = False
 
     def __init__(self, rtol: SCALE = 1e-5, atol: SCALE = 1e-5, method: Annotated[str, OneOf(*ODE_METHODS)] = "dopri5",
                  denoise: bool = True):
@@ -281,8 +279,7 @@ class ProbabilityFlowODE(Sampler):
 class Heun(Sampler):
     """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1), Euler last step."""
 
-    kind = "heun"
-    requires_continuous = True
+    continuous = True
 
     def __init__(self, steps: Annotated[int, Range(2)] = 50, denoise: bool = True):
         self.steps, self.denoise = steps, denoise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from typing import Annotated
 
 import torch
@@ -36,8 +37,9 @@ def max_pairwise_distance(x: torch.Tensor, max_points: int = 10000, chunk: int =
     return math.sqrt(best), len(x)
 
 
-class NoiseProcess:
-    """x_t = α(t) x0 + σ(t) z and its SDE; subclasses give `log_alpha`, `marginal_std`, f and g."""
+class Perturbation(ABC):
+    """What training reads of a process: the marginal x_t = α(t) x0 + σ(t) z and the training times
+    (a noise process, or an ensemble's per-member view of several: `core.ensemble.MemberProcesses`)."""
 
     discrete = False
     eps = 1e-3
@@ -54,6 +56,40 @@ class NoiseProcess:
         self._last = (t, t._version, out)
         return out
 
+    @abstractmethod
+    def _marginal(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(α(t), σ(t)), computed."""
+
+    def sample_time(self, n: int, generator, device="cpu") -> torch.Tensor:
+        """Training times: uniform on [eps, 1]."""
+        return self.eps + (1 - self.eps) * rand((n,), generator, device=device)
+
+
+class NoiseProcess(Perturbation):
+    """x_t = α(t) x0 + σ(t) z and its SDE; a process gives `log_alpha`, `marginal_std`, its prior's
+    std, g and g's integral (f is linear: `drift_coef`, zero unless the process says otherwise)."""
+
+    @abstractmethod
+    def log_alpha(self, t: torch.Tensor) -> torch.Tensor:
+        """log α(t)."""
+
+    @abstractmethod
+    def marginal_std(self, t: torch.Tensor) -> torch.Tensor:
+        """σ(t)."""
+
+    @property
+    @abstractmethod
+    def prior_std(self) -> float:
+        """The std of the prior N(0, prior_std² I) the reverse process starts from."""
+
+    @abstractmethod
+    def diffusion(self, t: torch.Tensor) -> torch.Tensor:
+        """g(t)."""
+
+    @abstractmethod
+    def diffusion_integral(self, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
+        """∫ g(s)² ds from t_next to t (t > t_next): the variance a reverse step adds, in closed form."""
+
     def _marginal(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.exp(self.log_alpha(t)), self.marginal_std(t)
 
@@ -64,10 +100,6 @@ class NoiseProcess:
         """f(x, t) = drift_coef(t) · x for all processes here (linear drift)."""
         return torch.zeros_like(t)
 
-    def diffusion_integral(self, t: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
-        """∫ g(s)² ds from t_next to t (t > t_next): the variance a reverse step adds, in closed form."""
-        raise NotImplementedError
-
     def prior_sample(self, shape, generator, device="cpu") -> torch.Tensor:
         """Draws from N(0, prior_std² I); `generator` is a torch.Generator or an rng.Streams."""
         return self.prior_std * randn(shape, generator, device=device)
@@ -77,10 +109,6 @@ class NoiseProcess:
         d = z[0].numel()
         flat = z.reshape(z.shape[0], -1)
         return -0.5 * (flat**2).sum(1) / self.prior_std**2 - d * (0.5 * math.log(2 * math.pi) + math.log(self.prior_std))
-
-    def sample_time(self, n: int, generator, device="cpu") -> torch.Tensor:
-        """Training times: uniform on [eps, 1]."""
-        return self.eps + (1 - self.eps) * rand((n,), generator, device=device)
 
     def time_grid(self, steps: int) -> torch.Tensor:
         """Sampling times 1 = t_0 > … > t_{steps-1} = eps."""
@@ -127,8 +155,6 @@ def _resolve_sigma_max(sigma_max, train: torch.Tensor | None) -> tuple[float, di
 class VE(NoiseProcess):
     """Variance exploding: σ(t) = σ_min (σ_max/σ_min)^t, α = 1, g = σ(t) √(2 log(σ_max/σ_min))."""
 
-    kind = "ve"
-
     def __init__(self, sigma_min: SCALE = 0.01, sigma_max: float | str = "auto", train=None):
         self.sigma_max, provenance = _resolve_sigma_max(sigma_max, train)
         self.sigma_min = float(sigma_min)
@@ -162,7 +188,6 @@ class VE(NoiseProcess):
 class NCSN(VE):
     """NCSN's L geometric levels σ₁ > … > σ_L (σ₁ = σ_max, σ_L = σ_min) on the VE process."""
 
-    kind = "ncsn"
     discrete = True
 
     def __init__(self, sigma_min: SCALE = 0.01, sigma_max: float | str = "auto",
@@ -190,7 +215,6 @@ class NCSN(VE):
 class VP(NoiseProcess):
     """Variance preserving (DDPM limit): β(t) linear, α = exp(−½∫β), σ = √(1 − α²)."""
 
-    kind = "vp"
     prior_std = 1.0
 
     def __init__(self, beta_min: SCALE = 0.1, beta_max: SCALE = 20.0,
@@ -230,8 +254,6 @@ class VP(NoiseProcess):
 @PROCESSES.register("subvp")
 class SubVP(VP):
     """Sub-VP (Song et al. 2021, eq. 29): VP's drift, g² = β(1 − α⁴), σ = 1 − α²."""
-
-    kind = "subvp"
 
     def std_of(self, log_alpha):
         """σ as a function of log α: 1 − α²."""

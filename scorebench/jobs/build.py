@@ -19,7 +19,8 @@ from ..spec.config import dataset_params, objective_entries, section
 from ..core.data import Dataset, build_dataset
 from ..errors import ArtefactError, ConfigError, ScorebenchError
 from ..spec.benchmark import Benchmark
-from ..spec.grid import ORACLE, RunSpec, check_names, check_run, objective_params, run_params, train_compatible
+from ..spec import catalog
+from ..spec.grid import RunSpec, check_names, check_run, objective_params, run_params, train_compatible
 from ..io import load_torch, provenance, save_json, save_torch
 from ..spec.layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
 from ..core.objectives import build_objective
@@ -40,8 +41,7 @@ def check_params(config: dict, datasets: list[str] | None = None) -> None:
 
     check_names(config)
     for name in objective_entries(config):
-        if name != ORACLE:
-            build_objective(name, objective_params(config, name))
+        build_objective(name, objective_params(config, name))
     for name, spec in config["samplers"].items():
         build_sampler(name, spec)
     if "conditioning" in config:
@@ -204,7 +204,7 @@ def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
     prepared = {run.schedule: prepare(config, run) for run in runs}
     dataset = prepared[first.schedule][0]
     probes = {schedule: curve_probe(dataset, process) for schedule, (_, process) in prepared.items()}
-    if first.objective == ORACLE:  # nothing to train: its curve is the probe of the exact score (0) at every step
+    if not catalog.OBJECTIVES.get(first.objective).trains:  # the exact score: its curve is its probe (0) at every step
         recs = []
         for run, out in zip(runs, outs):
             process, (name, probe) = prepared[run.schedule][1], probes[run.schedule]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..spec.catalog import DEFAULT_FEATURES
+from ..spec import catalog
 from ..core.classifier import train_digits_classifier
 from ..spec.config import dataset_params
 from ..core.data import Dataset, build_dataset
@@ -32,7 +32,7 @@ def feature_spec(config: dict, dataset: str, cfg) -> dict:
     """The dataset's extractor entry `{kind: ..., options}` (`evaluate.features: auto` picks by kind)."""
     spec = cfg.features
     if spec == "auto":
-        spec = DEFAULT_FEATURES.get(config["datasets"][dataset]["kind"], "raw")
+        spec = catalog.DATASETS.get(config["datasets"][dataset]["kind"]).features
     return {"kind": spec} if isinstance(spec, str) else dict(spec)
 
 

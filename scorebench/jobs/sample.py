@@ -23,7 +23,7 @@ from ..io import load_torch, provenance, save_json, save_torch
 from ..spec.rows import DATA, MODEL, row
 from ..spec.layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from ..core.likelihood import bits_per_dim, log_likelihood
-from ..spec.metric_info import MetricInfo, metric_names as info_names, register, summary_metrics, timing_detail
+from ..spec.metric_info import METRIC_INFO, metric_names as info_names, summary_metrics, timing_detail
 from ..core.metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from ..core.oracle import OracleScore
 from .reference import build_reference, feature_net, needs_feature_net, sample_scores
@@ -83,12 +83,16 @@ class Drawn:
     evaluate: "EvaluateConfig"
 
 
-def sample_metric(name: str, info: MetricInfo | None = None):
-    """Register `fn(drawn) -> value or (value, detail)` as the metric `name` of every (run, sampler)
-    it applies to (`info`: its declaration, for a metric metric_info does not declare already)."""
+def sample_metric(name: str):
+    """Register `fn(drawn) -> value or (value, detail)` as the computation of the sample-level metric
+    `name` (declared in `spec.metric_info`, where the parse and the report read it) for every
+    (run, sampler) it applies to."""
+    info = METRIC_INFO.get(name)
+    if info is None or info.level != "sample":
+        raise ValueError(f"sample_metric {name!r}: declare it first in scorebench/spec/metric_info.py "
+                         "(METRIC_INFO, level 'sample')")
+
     def add(fn: SampleMetric) -> SampleMetric:
-        if info is not None:
-            register(name, info)
         SAMPLE_METRICS[name] = fn
         return fn
 

@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .intervals import FAMILY_ERROR, exponentiated, holm, mean_interval
-from ..spec.metric_info import METRIC_INFO, QUALITY, shared_timing
+from ..spec.metric_info import HEADLINE, METRIC_INFO, QUALITY, shared_timing
 
 REFERENCE = "dsm"  # the objective every other one is compared with
 ORACLE = "oracle"  # the exact score: compared, never ranked
 CELL = ["dataset", "objective", "schedule", "sampler"]
-HEADLINE = ("fisher_divergence", "nll_bits_per_dim")  # with the dataset's QUALITY metric: what the verdict ranks
 AGGREGATE_COLUMNS = (*CELL, "metric", "estimate", "ci_low", "ci_high", "n_seeds", "unit", "status", "method")
 PAIRED_COLUMNS = ("dataset", "metric", "objective", "reference", "comparison", "estimate", "ci_low", "ci_high",
                   "n_seeds", "n_cells", "prob_improvement", "verdict", "method", "p_value", "p_holm", "n_tests")

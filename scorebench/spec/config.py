@@ -74,10 +74,8 @@ def check_components(config: dict) -> None:
     entries += [(f"conditioning.{key}.{name}", f"conditioning.{key}", spec) for key in ("masks", "methods")
                 for name, spec in cond.get(key, {}).items()]
     entries += [(f"objectives.{name}", "objectives", {"kind": name, **params})
-                for name, params in objective_entries(config).items() if name != "oracle" or params]
+                for name, params in objective_entries(config).items()]
     for where, section, spec in entries:
-        if section == "objectives" and spec["kind"] == "oracle":  # no constructor: the exact score takes none
-            raise ConfigError(f"{where}: takes no parameters (got {', '.join(k for k in spec if k != 'kind')})")
         kind_schema = generated[section].get(spec["kind"])
         if kind_schema is not None:
             params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)}
@@ -89,12 +87,16 @@ def check_components(config: dict) -> None:
         _check(where, generated["settings"][key], values, "")
     _check_nets(config, generated["train.net"])
     for where, key, values in sections:
-        if key == "evaluate" and isinstance(values.get("features"), dict):
+        if key == "evaluate" and "features" in values:
             _check_features(f"{where}.features", values["features"], generated["evaluate.features"])
 
 
-def _check_features(where: str, spec: dict, kinds: dict) -> None:
-    """An `evaluate.features` mapping: a known extractor kind and that kind's keys only."""
+def _check_features(where: str, spec: str | dict, kinds: dict) -> None:
+    """`evaluate.features`: auto or a known extractor kind, as a name or a mapping with that kind's keys only."""
+    if isinstance(spec, str):
+        if spec != "auto" and spec not in kinds:
+            raise ConfigError(f"{where}: unknown feature extractor {spec!r}; valid: auto, {', '.join(sorted(kinds))}")
+        return
     kind = spec.get("kind")
     if kind not in kinds:
         raise ConfigError(f"{where}.kind: unknown feature extractor {kind!r}; valid: {', '.join(sorted(kinds))}")
@@ -109,7 +111,7 @@ def _check_nets(config: dict, nets: dict) -> None:
             continue  # an unknown kind is the names check's, which lists the valid ones
         where = f"datasets.{name}.train.net" if "net" in spec.get("train", {}) else "train.net"
         net = section(config, "train", name).get("net", {})
-        kind = net.get("kind", "unet" if catalog.is_image(spec) else "mlp")
+        kind = net.get("kind", catalog.default_net(spec))
         if not isinstance(kind, str) or kind not in nets:
             raise ConfigError(f"{where}.kind: unknown network {kind!r}; valid: {', '.join(sorted(nets))}")
         _check(where, nets[kind], {k: v for k, v in net.items() if k != "kind"}, f" for network kind {kind!r}")

@@ -97,10 +97,10 @@ def check_conditioning(config: dict) -> None:
             raise ConfigError(f"conditioning.samplers: the config has no sampler {sampler!r}; it has: "
                               f"{', '.join(config['samplers']) or 'none'}")
     for name, spec in cond["masks"].items():
-        fits = [d for d in config["datasets"] if catalog.MASKS.get(spec["kind"]) == catalog.is_image(config["datasets"][d])]
+        fits = [d for d in config["datasets"] if catalog.MASKS.get(spec["kind"]).image == catalog.is_image(config["datasets"][d])]
         if not fits:
             raise ConfigError(f"conditioning.masks.{name}: a {spec['kind']} mask is for "
-                              f"{'images' if catalog.MASKS.get(spec['kind']) else 'vectors'}; no dataset of this config has them")
+                              f"{'images' if catalog.MASKS.get(spec['kind']).image else 'vectors'}; no dataset of this config has them")
         observed = spec.get("observed")
         if spec["kind"] != "coordinates" or observed is None:
             continue  # a missing `observed` is refused when the mask is built (run.check_params)
@@ -126,11 +126,11 @@ def conditional_cases(config: dict, run: RunSpec, sampler: str) -> list[tuple[st
     image = catalog.is_image(config["datasets"][run.dataset])
     cases = []
     for mask, mspec in cond["masks"].items():
-        if catalog.MASKS.get(mspec["kind"]) != image:
+        if catalog.MASKS.get(mspec["kind"]).image != image:
             continue
         for method, spec in cond["methods"].items():
             ok, reason, facts = True, "", catalog.METHODS.get(spec["kind"])
-            if facts.needs_exact and run.objective != ORACLE:
+            if facts.needs_exact and catalog.OBJECTIVES.get(run.objective).trains:
                 ok, reason = False, f"method {method} needs the exact conditional score: the oracle objective only"
             elif facts.needs_steps and not catalog.SAMPLERS.get(config["samplers"][sampler]["kind"]).stepped:
                 ok, reason = False, f"sampler {sampler} has no steps to replace the observed coordinates in"
@@ -157,7 +157,7 @@ def train_compatible(config: dict, dataset: str, objective: str, schedule: str) 
 def sample_compatible(config: dict, run: RunSpec, sampler: str) -> tuple[bool, str]:
     """Can this sampler run on this run's schedule? (ok, reason when not): the sampler's facts say."""
     schedule = config["schedules"][run.schedule]["kind"]
-    return catalog.SAMPLERS.get(config["samplers"][sampler]["kind"]).compatible(sampler, run.schedule, schedule)
+    return catalog.SAMPLERS.get(config["samplers"][sampler]["kind"]).compatible(sampler, run.schedule, schedule, catalog.discrete(schedule))
 
 
 def likelihood_compatible(config: dict, run: RunSpec) -> tuple[bool, str]:

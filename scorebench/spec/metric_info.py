@@ -2,8 +2,10 @@
 which level it is computed and what it needs (torch-free: the workflow's parse checks names here).
 
 One registry that the metric rows, the aggregates, the paired comparisons and the report all read.
-A metric computed from a sampler's samples registers its computation with
-`evaluate.sample_metric(name, info)`, which also registers it here: one function in one module.
+Every metric is declared here, torch-free, so the workflow's parse and the report (which import no
+job) know it; a metric computed from a sampler's samples registers its computation under its
+declared name with `jobs.sample.sample_metric(name)`. The verdict ranks the metrics flagged
+`headline` and a dataset's first `quality` one.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ class MetricInfo:
     timing: bool = False  # a wall-clock: members (schedules × seeds) timed as one batch share one value
     level: str = "sample"  # model (one per run), sample (per run and sampler), conditional, data, curve
     needs: str | None = None  # "synthetic": a known density; "images": image data; None: any dataset
+    headline: int | None = None  # a model metric the verdict ranks, in this order
+    quality: int | None = None  # a sample-quality metric the verdict ranks: a dataset's is the lowest number it has
 
 
 BATCHED = "one timing of a batch of"  # how a shared timing row's detail begins; `shared_timing` reads it
@@ -25,14 +29,14 @@ BATCHED = "one timing of a batch of"  # how a shared timing row's detail begins;
 
 METRIC_INFO = {
     "train_seconds": MetricInfo("seconds", True, timing=True, level="model"),
-    "nll_bits_per_dim": MetricInfo("bits/dim", False, level="model"),
-    "fisher_divergence": MetricInfo("sigma^2-weighted", True, level="model", needs="synthetic"),
+    "nll_bits_per_dim": MetricInfo("bits/dim", False, level="model", headline=2),
+    "fisher_divergence": MetricInfo("sigma^2-weighted", True, level="model", needs="synthetic", headline=1),
     "nll_gap_bits_per_dim": MetricInfo("bits/dim", False, level="model", needs="synthetic"),
     "sample_seconds": MetricInfo("seconds", True, timing=True),
     "nfe": MetricInfo("evaluations", True),
     "mode_weight_tv": MetricInfo("total variation", False, needs="synthetic"),
-    "sliced_wasserstein": MetricInfo("data units", True, needs="synthetic"),
-    "fid": MetricInfo("squared feature units", True),
+    "sliced_wasserstein": MetricInfo("data units", True, needs="synthetic", quality=2),
+    "fid": MetricInfo("squared feature units", True, quality=1),
     "kid": MetricInfo("squared feature units", False),  # an unbiased estimate: may be negative near 0
     "feature_accuracy": MetricInfo("fraction", False, lower_is_better=False, level="data"),
     "cond_mode_weight_tv": MetricInfo("total variation", False, level="conditional", needs="synthetic"),
@@ -41,14 +45,14 @@ METRIC_INFO = {
     "cond_fid": MetricInfo("squared feature units", True, level="conditional", needs="images"),
     "heldout_dsm_loss": MetricInfo("sigma^2-weighted", True, level="curve"),  # training curves on real data only
 }
-QUALITY = ("fid", "sliced_wasserstein")  # a dataset's sample-quality metric in the report: the first it has
 
 
-def register(name: str, info: MetricInfo) -> None:
-    """Declare a metric (its name becomes valid in a config's `metrics:` list)."""
-    if name in METRIC_INFO and METRIC_INFO[name] != info:
-        raise ValueError(f"metric {name!r} is declared twice, differently")
-    METRIC_INFO[name] = info
+def _flagged(flag: str) -> tuple[str, ...]:
+    """The metrics with a number under `flag` (headline, quality), in its order."""
+    return tuple(sorted((m for m, info in METRIC_INFO.items() if getattr(info, flag)), key=lambda m: getattr(METRIC_INFO[m], flag)))
+
+
+HEADLINE, QUALITY = _flagged("headline"), _flagged("quality")  # what the verdict ranks: both, a dataset's first quality one
 
 
 def summary_metrics() -> list[str]:

@@ -13,11 +13,12 @@ SCHEMA_FILE = "config.schema.yaml"
 COMPONENTS_FILE = "components.schema.yaml"  # generated: each kind's parameters, types, ranges and defaults
 CATALOG_FILE = "catalog.yaml"  # generated: each kind's facts (what the grid needs to know without torch)
 OVERRIDABLE = ("train", "evaluate")  # sections a dataset entry may override for its own runs
+SCHEMAS = resources.files("scorebench.spec").joinpath("schemas")  # where the three files are
 
 
 def packaged(name: str) -> dict:
     """One packaged YAML file, parsed."""
-    return yaml.load(resources.files("scorebench.spec").joinpath("schemas", name).read_text(), Loader=SAFE_LOADER)
+    return yaml.load(SCHEMAS.joinpath(name).read_text(), Loader=SAFE_LOADER)
 
 
 @lru_cache(maxsize=1)

@@ -18,10 +18,16 @@ class Registry(Generic[T]):
         self.concept = concept
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, **facts) -> Callable[[T], T]:
+        """Add an entry under `name`: a class learns its key as `kind`; `facts` (for a function entry,
+        which has no class attributes) become its attributes, read by the generated catalog."""
         def add(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"duplicate {self.concept} {name!r}")
+            for key, value in facts.items():
+                setattr(obj, key, value)
+            if inspect.isclass(obj):
+                obj.kind = name
             self._entries[name] = obj
             return obj
 

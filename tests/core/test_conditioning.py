@@ -57,7 +57,7 @@ def test_condition_matches_importance_weighted_joint_samples():
 REFEREE = GaussianMixture([[-4.0, -3.0], [6.0, -1.0], [1.0, 9.0]], [[1.0, 0.4], [0.5, 1.2], [0.7, 0.7]], [0.5, 0.3, 0.2])
 MASK, Y = torch.tensor([False, True]), torch.tensor([0.0, -2.0])
 CASES = [(schedule, sampler) for schedule in SCHEDULES for sampler in DEFAULT["samplers"]
-         if not (SAMPLERS.get(DEFAULT["samplers"][sampler]["kind"]).requires_continuous
+         if not (SAMPLERS.get(DEFAULT["samplers"][sampler]["kind"]).continuous
                  and PROCESSES.get(SCHEDULES[schedule]["kind"]).discrete)]
 
 

@@ -124,7 +124,7 @@ COARSE = {("ncsn", "em"), ("ncsn", "pc")}
 def _referee_cases():
     for schedule, sspec in SCHEDULES.items():
         for sampler, spec in DEFAULT["samplers"].items():
-            if SAMPLERS.get(spec["kind"]).requires_continuous and PROCESSES.get(sspec["kind"]).discrete:
+            if SAMPLERS.get(spec["kind"]).continuous and PROCESSES.get(sspec["kind"]).discrete:
                 continue
             marks = [pytest.mark.xfail(strict=True, reason="a reverse step per NCSN level over-disperses")] if (schedule, sampler) in COARSE else []
             yield pytest.param(schedule, sampler, id=f"{schedule}-{sampler}", marks=marks)

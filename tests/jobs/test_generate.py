@@ -15,41 +15,36 @@ def test_environment_yml_matches_pyproject():
     assert "torch==2.14.1" in wanted and "torchvision==0.29.1" in wanted
 
 
-def test_the_catalog_states_what_the_registries_hold():
-    """The torch-free catalog (what the workflow's parse reads) names every registered dataset,
-    schedule, sampler and objective with the facts their classes carry; and the parse of the grid
-    imports no torch (checked in a fresh interpreter)."""
-    import subprocess
-    import sys
+def test_the_generated_files_are_the_codes():
+    """catalog.yaml (each component's facts) and components.schema.yaml (its parameters), what the
+    workflow's torch-free parse reads, are what the registered classes say; regenerate with
+    `python -m scorebench.jobs.generate`."""
+    from importlib import resources
 
+    from scorebench.jobs.generate import texts
+
+    for name, text in texts().items():
+        assert resources.files("scorebench.spec").joinpath("schemas", name).read_text() == text, name
+
+
+def test_the_catalog_facts_match_what_the_components_do():
+    """A dataset's declared synthetic/dim/image are those of the built dataset; a half mask makes image
+    masks; the gaussian mixture's dim follows its `dim` or its `means`."""
     import torch
 
+    from scorebench.core.conditioning import build_mask
+    from scorebench.core.data import build_dataset
     from scorebench.spec import catalog
-    from scorebench.core.data import DATASETS, build_dataset
-    from scorebench.core.objectives import OBJECTIVES
-    from scorebench.core.samplers import SAMPLERS
-    from scorebench.core.sde import PROCESSES
 
-    assert catalog.DATASETS.keys() == DATASETS.keys() and [k for k in catalog.OBJECTIVES if k != "oracle"] == OBJECTIVES.keys()
-    assert {k: catalog.SCHEDULES.get(k) for k in catalog.SCHEDULES} == {k: PROCESSES.get(k).discrete for k in PROCESSES}
-    assert {k: catalog.SAMPLERS.get(k).continuous for k in catalog.SAMPLERS} == {
-        k: SAMPLERS.get(k).requires_continuous for k in SAMPLERS}
-    from scorebench.core.conditioning import MASKS, METHODS, build_mask
-
-    assert [k for k in SAMPLERS if not SAMPLERS.get(k).projects] == [k for k in catalog.SAMPLERS if not catalog.SAMPLERS.get(k).stepped]
-    assert catalog.MASKS.keys() == MASKS.keys()
-    assert {k: catalog.METHODS.get(k) for k in catalog.METHODS} == {
-        k: catalog.MethodFacts(METHODS.get(k).needs_exact, METHODS.get(k).needs_steps) for k in METHODS}
-    assert len(build_mask("m", {"kind": "half"})((1, 8, 8)).shape) == 3 and catalog.MASKS.get("half")  # for images
+    assert len(build_mask("m", {"kind": "half"})((1, 8, 8)).shape) == 3 and catalog.MASKS.get("half").image
     for kind in ("ncsn_toy", "ring", "moons", "swiss_roll", "checkerboard", "digits"):
         data = build_dataset(kind, {"kind": kind})
         assert catalog.dataset_info({"kind": kind}) == (data.mixture is not None, data.dim), kind
         assert catalog.is_image({"kind": kind}) == data.is_image, kind
-    data = build_dataset("g", {"kind": "gaussian_mixture", "dim": 5})
-    assert catalog.dataset_info({"kind": "gaussian_mixture", "dim": 5}) == (True, data.dim) and isinstance(data.train, torch.Tensor)
-    probe = ("import sys; from scorebench.spec import grid, layout, config, catalog; "
-             "print('torch' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    for spec in ({"kind": "gaussian_mixture", "dim": 5}, {"kind": "gaussian_mixture"},
+                 {"kind": "gaussian_mixture", "means": [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], "stds": [1.0, 1.0]}):
+        data = build_dataset("g", spec)
+        assert catalog.dataset_info(spec) == (True, data.dim) and isinstance(data.train, torch.Tensor), spec
 
 
 def test_every_schema_pattern_is_explained_in_words():
@@ -69,11 +64,53 @@ def test_every_schema_pattern_is_explained_in_words():
     assert found and found <= set(cfgmod.PATTERN_RULES), found - set(cfgmod.PATTERN_RULES)
 
 
-def test_the_generated_component_schema_is_the_codes():
-    """scorebench/schemas/components.schema.yaml (what the workflow's parse checks entries against)
-    is what the registries' constructors say; regenerate with `python -m scorebench.jobs.generate`."""
-    from importlib import resources
 
-    from scorebench.jobs.generate import FILE, text
 
-    assert resources.files("scorebench.spec").joinpath("schemas", FILE).read_text() == text()
+def test_a_new_component_is_one_class(monkeypatch, tmp_path, write_config, capsys):
+    """A sampler registered from this module (one class, its facts as attributes) is in the generated
+    catalog and schema, and `scorebench grid` expands it (on a discrete schedule: skipped, by its fact)."""
+    from scorebench import cli
+    from scorebench.core import samplers
+    from scorebench.jobs.generate import texts
+    from scorebench.spec import catalog, packaged
+    from scorebench.spec.registry import COUNT
+
+    monkeypatch.setattr(samplers.SAMPLERS, "_entries", dict(samplers.SAMPLERS._entries))  # unregistered after
+
+    @samplers.SAMPLERS.register("throwaway")
+    class Throwaway(samplers.Sampler):
+        """Returns its prior draws: a sampler that exists for this test."""
+
+        continuous = True
+
+        def __init__(self, steps: COUNT = 7):
+            self.steps = steps
+
+        def run(self, score, process, x, generator, check):
+            return x
+
+    generated = texts()
+    for name, text in generated.items():
+        (tmp_path / name).write_text(text)
+    assert yaml.safe_load(generated["catalog.yaml"])["samplers"]["throwaway"] == {"continuous": True, "stepped": True}
+    assert yaml.safe_load(generated["components.schema.yaml"])["samplers"]["throwaway"]["properties"]["steps"] == {
+        "type": "integer", "minimum": 1, "default": 7}
+    (tmp_path / "config.schema.yaml").write_text(packaged.SCHEMAS.joinpath("config.schema.yaml").read_text())
+    monkeypatch.setattr(packaged, "SCHEMAS", tmp_path)
+    for cached in (packaged.schema, packaged.components, packaged.catalog, catalog._loaded):
+        cached.cache_clear()
+    try:
+        config = write_config({"name": "t", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["oracle"],
+                               "schedules": {"ve": {"kind": "ve"}, "ncsn": {"kind": "ncsn"}},
+                               "samplers": {"mine": {"kind": "throwaway", "steps": 3}}})
+        assert cli.main(["grid", str(config)]) == 0
+        out = capsys.readouterr().out
+        assert "mine" in out and "integrates an ODE over continuous t; schedule ncsn (ncsn) is discrete" in out, out
+        bad = write_config({"name": "t", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["oracle"],
+                            "schedules": {"ve": {"kind": "ve"}}, "samplers": {"mine": {"kind": "throwaway", "steps": 0}}},
+                           "bad.yaml")
+        assert cli.main(["grid", str(bad)]) != 0
+        assert "samplers.mine.steps" in capsys.readouterr().err
+    finally:
+        for cached in (packaged.schema, packaged.components, packaged.catalog, catalog._loaded):
+            cached.cache_clear()

@@ -154,8 +154,8 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
 
 
 def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
-    """Adding a metric is one registered function: declared and computed by `sample_metric`, it is a
-    valid `metrics:` name, a row of every (run, sampler), a column of summary.csv and a table of the
+    """Adding a metric is a declaration (spec.metric_info, where the parse and the report read it) and
+    one registered function (`sample_metric`): it is a valid `metrics:` name, a row of every (run, sampler), a column of summary.csv and a table of the
     report (here the norm of the samples' mean, against its exact value for the oracle)."""
     from scorebench.spec import config as cfgmod
     from scorebench.jobs.sample import SAMPLE_METRICS, evaluate_runs, sample_metric, sample_runs, write_rows
@@ -166,7 +166,11 @@ def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
     from scorebench.report.page import build_report
     from scorebench.jobs.build import train_batch
 
-    @sample_metric("mean_norm", MetricInfo("data units", False, needs="synthetic"))
+    with pytest.raises(ValueError, match="declare it first"):
+        sample_metric("mean_norm")
+    METRIC_INFO["mean_norm"] = MetricInfo("data units", False, needs="synthetic")
+
+    @sample_metric("mean_norm")
     def mean_norm(drawn):
         return float(drawn.samples.mean(0).norm()), "‖sample mean‖"
 
