@@ -1,4 +1,4 @@
-"""Generate the per-kind JSON schema of every config entry from the registries' constructors.
+"""Generate the files the torch-free parse reads from the registered components: each kind's parameter schema and its facts.
 
 `scorebench/schemas/components.schema.yaml` holds, per registry section (datasets, schedules,
 samplers, objectives, conditioning masks and methods) and kind, the parameters its constructor
