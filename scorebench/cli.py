@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from .errors import ConfigError, ScorebenchError
 from .spec.layout import RESULTS
@@ -174,6 +175,26 @@ def cmd_grid(args) -> int:
     return 0
 
 
+def cmd_list(args) -> int:
+    from .jobs.docs import listing
+
+    print(listing(args.section))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .io import save_text
+    from .report.compare import compare, html_page, read_summary, summary_lines
+
+    table = compare(read_summary(args.results_a), read_summary(args.results_b))
+    print("\n".join(summary_lines(table, args.results_a, args.results_b)))
+    if args.html:
+        save_text(html_page(table, args.results_a, args.results_b), args.html)
+    if args.csv:
+        save_text(table.to_csv(index=False), args.csv)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .errors import ArtefactError
     from .report.page import build_report
@@ -271,6 +292,27 @@ def parser() -> argparse.ArgumentParser:
                    help="a missing or corrupt file (dataset, weights) becomes failed rows (exit 0) instead of exit 2")
     q.set_defaults(func=cmd_reference)
 
+    from .jobs.docs import LIST_SECTIONS
+
+    ls = verbs.add_parser("list", help="every registered component and metric, with its parameters",
+                          description="List the datasets, objectives, schedules, samplers, networks, feature spaces, "
+                                      "conditioning masks and methods (each kind with its one line, its facts and its "
+                                      "parameters: type, default, range) and the metrics. Imports no torch.")
+    ls.add_argument("section", nargs="?", choices=(*LIST_SECTIONS, "metrics"), help="only this section")
+    ls.set_defaults(func=cmd_list, torch_free=True)
+
+    m = verbs.add_parser("compare", help="what changed between two results of a benchmark, cell by cell",
+                         description="Compare RESULTS_B against RESULTS_A (each a results/<name>/ directory, or its "
+                                     "summary.csv): every cell both have, paired over their shared seeds, with the "
+                                     "verdict's intervals (ratio for metrics spanning decades, else difference), "
+                                     "Holm-adjusted over the cells; prints what got better, worse or changed. "
+                                     "Imports no torch.")
+    m.add_argument("results_a", help="the baseline results directory")
+    m.add_argument("results_b", help="the results to compare against it")
+    m.add_argument("--html", type=Path, help="also write the comparison as a self-contained HTML page here")
+    m.add_argument("--csv", type=Path, help="also write every compared cell as CSV here")
+    m.set_defaults(func=cmd_compare, torch_free=True)
+
     g = verbs.add_parser("grid", help="list the runs a config expands to, and the skipped combinations with reasons",
                          description="Validate CONFIG and list its runs, their compatible samplers, and every skipped "
                                      "combination with the reason. Nothing is run or written.")
@@ -333,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     before it, so a job's start-up (its wall-clock minus the work) can be read from its log."""
     started = time.perf_counter()
     args = parser().parse_args(argv)
-    import torch  # noqa: F401  every verb needs it: imported first so that its cost counts as start-up
+    if not getattr(args, "torch_free", False):
+        import torch  # noqa: F401  the verb needs it: imported first so that its cost counts as start-up
 
     work = time.perf_counter()
     try:

@@ -145,7 +145,7 @@ def summaries(source: str) -> dict[str, str]:
             if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) and deco.func.attr == "register"
                     and deco.args and isinstance(deco.args[0], ast.Constant)):
                 doc = (ast.get_docstring(node) or "").split("\n\n")[0].replace("\n", " ").strip()
-                out[deco.args[0].value] = re.split(r"(?<=[.;])\s", doc, maxsplit=1)[0].rstrip(";.") + "."
+                out[deco.args[0].value] = re.split(r"(?<=[.;])\s(?=[A-Z])", doc, maxsplit=1)[0].rstrip(";.") + "."
     return out
 
 
@@ -252,7 +252,7 @@ def reference() -> str:
     for name in SETTINGS:
         spec = parts["settings"][name]
         lines += ["", f"### `{name}:`", "",
-                  (f"Also allowed inside a dataset's entry, overriding these for its runs. " if name in ("train", "evaluate")
+                  ("Also allowed inside a dataset's entry, overriding these for its runs. " if name in ("train", "evaluate")
                    else "") + f"Fields of `scorebench.spec.settings.{name.capitalize()}Config`.", ""]
         factories = {f.name: f.default_factory() for f in dataclasses.fields(getattr(settings, f"{name.capitalize()}Config"))
                      if f.default_factory is not dataclasses.MISSING}
@@ -284,6 +284,41 @@ def reference() -> str:
     while lines[-1] == "":
         lines.pop()
     return "\n".join(lines + ["", END]) + "\n"
+
+
+LIST_SECTIONS = {"datasets": "datasets", "objectives": "objectives", "schedules": "schedules", "samplers": "samplers",
+                 "nets": "train.net", "features": "evaluate.features", "masks": "conditioning.masks",
+                 "methods": "conditioning.methods"}  # `scorebench list` section -> the schema's
+
+
+def listing(section: str | None = None) -> str:
+    """What `scorebench list [section]` prints: every registered kind with its one line, its facts and
+    its parameters (type, default, range, what it is), and every metric with its unit and direction."""
+    names = [section] if section else [*LIST_SECTIONS, "metrics"]
+    lines: list[str] = []
+    for name in names:
+        lines.append(f"{name}:")
+        if name == "metrics":
+            from ..spec.metric_info import METRIC_INFO
+
+            for metric, info in METRIC_INFO.items():
+                flags = [f"level {info.level}", info.unit, "lower is better" if info.lower_is_better else "higher is better"]
+                flags += (["log scale"] if info.log_scale else []) + ([f"needs {info.needs}"] if info.needs else [])
+                flags += (["headline"] if info.headline else []) + (["sample quality"] if info.quality else [])
+                lines.append(f"  {metric}  ({', '.join(flags)})")
+            continue
+        kinds, docs = components()[LIST_SECTIONS[name]], summaries(SOURCES[LIST_SECTIONS[name]])
+        facts = {"datasets": catalog.DATASETS, "objectives": catalog.OBJECTIVES, "schedules": catalog.SCHEDULES,
+                 "samplers": catalog.SAMPLERS, "masks": catalog.MASKS, "methods": catalog.METHODS}.get(name)
+        for kind in sorted(kinds):
+            lines.append(f"  {kind} - {docs.get(kind, '')}".rstrip(" -"))
+            if facts is not None:
+                stated = {k: v for k, v in dataclasses.asdict(facts.get(kind)).items() if v not in (None, False)}
+                lines.append("      facts: " + (", ".join(f"{k}={v}" for k, v in stated.items()) or "none"))
+            for key, spec in sorted(kinds[kind].get("properties", {}).items()):
+                extra = "; ".join(x for x in (_range(spec), describe(LIST_SECTIONS[name], kind, key)) if x)
+                lines.append(f"      {key}: {_type(spec, {})} = {_default(spec).strip('`')}" + (f"  ({extra})" if extra else ""))
+    return "\n".join(lines)
 
 
 def render(text: str) -> str:

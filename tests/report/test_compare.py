@@ -1,0 +1,49 @@
+"""`scorebench compare`: two real results of one benchmark that differ in one objective's setting."""
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def _results(write_config, tmp_path, name: str, n_projections: int):
+    """Train, sample and report a tiny toy benchmark (DSM and SSM, 3 seeds) into its own results root."""
+    config = write_config({
+        "name": "cmp", "seeds": [0, 1, 2], "datasets": {"toy": {"kind": "ncsn_toy"}},
+        "objectives": ["dsm", {"ssm": {"n_projections": n_projections}}], "schedules": {"vp": {"kind": "vp"}},
+        "samplers": {"em": {"kind": "em", "steps": 20}},
+        "metrics": ["fisher_divergence", "sliced_wasserstein", "mode_weight_tv"],
+        "train": {"steps": 40, "batch_size": 64, "curve_points": 2}, "evaluate": {"n_samples": 200, "fisher_points": 512}},
+        f"{name}.yaml")
+    results = tmp_path / name
+    for objective in ("dsm", "ssm"):
+        done = run_cli("train", config, "--dataset", "toy", "--objective", objective, "--evaluate", "--results", results)
+        assert done.returncode == 0, done.stderr
+    for args in (("sample", config, "--dataset", "toy", "--sampler", "em", "--evaluate"), ("report", config, "--keep-going")):
+        done = run_cli(*args, "--results", results)
+        assert done.returncode == 0, done.stderr
+    return results / "cmp"
+
+
+def test_compare_names_the_changed_objectives_cells_and_no_other(write_config, tmp_path):
+    a = _results(write_config, tmp_path, "a", 1)
+    b = _results(write_config, tmp_path, "b", 4)
+    out = tmp_path / "compare.csv"
+    done = run_cli("compare", a, b, "--csv", out, "--html", tmp_path / "compare.html")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out)
+    assert set(table.objective) == {"dsm", "ssm"} and (table.n_seeds == 3).all()
+    assert (table[table.objective == "dsm"].call == "identical").all(), table  # same code and seeds: bit-equal
+    ssm = table[table.objective == "ssm"]
+    assert (ssm.call != "identical").all() and set(ssm.metric) == {"fisher_divergence", "sliced_wasserstein", "mode_weight_tv"}
+    assert "ssm" in done.stdout and "dsm/" not in done.stdout and "shared cells" in done.stdout, done.stdout
+    assert "What changed" in (tmp_path / "compare.html").read_text()
+    same = run_cli("compare", a, a)
+    assert same.returncode == 0 and "0 better, 0 worse, 0 changed" in same.stdout, same.stdout
+
+
+def test_compare_refuses_a_directory_without_a_summary_in_one_line(tmp_path):
+    done = run_cli("compare", tmp_path, tmp_path)
+    assert done.returncode != 0 and "summary.csv" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
