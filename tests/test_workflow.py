@@ -15,6 +15,7 @@ import yaml
 from scorebench.spec import config as cfgmod
 from scorebench.spec.config import section
 from scorebench.spec.grid import runs, sample_compatible
+from scorebench.spec.layout import CONDITIONING_FIGURES, GRID_FIGURES, SCALING_FIGURES, figure_files
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -402,6 +403,31 @@ def test_inpainting_runs_end_to_end_and_without_it_the_rows_are_as_before(tmp_pa
     after = pd.read_csv(tmp_path / "results/tiny/summary.csv")
     before = df[~df.metric.str.startswith("cond_")].reset_index(drop=True)
     pd.testing.assert_frame_equal(after, before)
+
+
+@pytest.mark.slow
+def test_snakemake_report_builds_from_a_finished_run_with_inpainting(tmp_path, write_config):
+    """The real `snakemake --report` over a finished grid with inpainting: it loads the caption of every
+    output marked for the report (a missing caption file fails it) and writes the report."""
+    path = write_config(conditioning_config())
+    snakemake(tmp_path, "--cores", "2", "--configfile", path)
+    out = tmp_path / "workflow-report.html"
+    proc = snakemake(tmp_path, "--configfile", path, "--report", out)
+    added = set(re.findall(r"^Adding (\S+) \(", proc.stdout + proc.stderr, re.M))
+    assert added == {"aggregate.csv", "paired.csv", "overall.csv", "report.html", *figure_files(True, False, True)}, added
+    assert "Report created" in proc.stdout + proc.stderr and out.stat().st_size > 100_000
+
+
+def test_every_caption_file_the_report_rule_names_exists_and_figure_captions_are_the_layouts():
+    """report.smk's literal captions exist, and each figure's caption file (report.smk names
+    ../report/<figure stem>.rst) holds the caption in layout, the report page's own (whitespace aside)."""
+    rules = (ROOT / "workflow/rules/report.smk").read_text()
+    literal = re.findall(r'caption="\.\./report/([\w.]+)"', rules)
+    assert len(literal) == 4 and "caption=f\"../report/{name.removesuffix('.png')}.rst\"" in rules, literal
+    assert all((ROOT / "workflow/report" / name).is_file() for name in literal), literal
+    for name, caption in {**GRID_FIGURES, **SCALING_FIGURES, **CONDITIONING_FIGURES}.items():
+        text = (ROOT / "workflow/report" / name.replace(".png", ".rst")).read_text()
+        assert " ".join(text.split()) == caption, name
 
 
 @pytest.mark.parametrize("change,named", [

@@ -11,7 +11,7 @@ from scorebench.report.aggregate import aggregate, comparisons, paired, time_to_
 from scorebench.spec.rows import ROW_COLUMNS
 from scorebench.report.intervals import holm, mean_interval
 from scorebench.spec.metric_info import BATCHED
-from scorebench.report.verdict import overall, overall_line, verdict
+from scorebench.report.verdict import _mark, _shared, overall, overall_line, verdict
 
 
 def rows(values: dict, metric="fisher_divergence", schedule="vp", sampler="-", status=None) -> list[dict]:
@@ -123,6 +123,16 @@ def test_the_verdict_calls_best_only_when_every_paired_test_is_resolved_and_ties
     [(_, table, text)] = verdict(one, comparisons(one), time_to_reach(NO_CURVES))
     assert {c.mark for c in table["Fisher divergence"]} == {""} and "not ranked (n = 1" in text
 
+
+
+@pytest.mark.parametrize("metric", ["feature_accuracy", "cond_label_agreement"])
+def test_a_higher_is_better_metric_marks_the_largest_best(metric):
+    """Its leader is the largest estimate, and its paired test resolved in the leader's favour means
+    a positive difference (the metrics the registry declares higher-is-better)."""
+    apart = frame(rows({"dsm": [0.60, 0.62, 0.61, 0.63, 0.60], "ssm": [0.90, 0.91, 0.89, 0.92, 0.90]}, metric=metric))
+    cells = _shared(apart, "toy", metric)
+    _mark(cells, comparisons(apart), "toy", metric)
+    assert {o: c.mark for o, c in cells.items()} == {"dsm": "", "ssm": "best"}
 
 def test_the_leaderboard_compares_objectives_in_the_cells_they_share_not_their_best_cell():
     """SSM has a lucky extra cell (a schedule DSM did not run): the shared-cell estimate ignores it."""
