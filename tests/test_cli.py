@@ -1,7 +1,10 @@
 """The CLI on bad input: one line naming the field, non-zero exit, no traceback, nothing written."""
+import argparse
+
 import pytest
 
 from conftest import run_cli
+from scorebench.cli import parser
 
 BASE = {"name": "bad", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
         "schedules": {"ve": {"kind": "ve"}}, "train": {"steps": 5}}
@@ -45,8 +48,20 @@ def test_bad_input_gives_one_line(tmp_path, write_config, config, run, field):
     assert not (tmp_path / "results").exists() or not any(p.is_file() for p in (tmp_path / "results").rglob("*"))
 
 
-def test_help_for_every_verb():
+VERBS = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def test_the_top_level_help_names_every_verb():
+    """`scorebench --help` lists every verb the parser has, so none is hidden from a newcomer."""
     out = run_cli("--help")
-    assert out.returncode == 0 and "train" in out.stdout
-    out = run_cli("train", "--help")
-    assert out.returncode == 0 and "--seed" in out.stdout
+    assert out.returncode == 0 and len(VERBS) >= 8, out.stderr
+    assert all(verb in out.stdout for verb in VERBS), [v for v in VERBS if v not in out.stdout]
+
+
+@pytest.mark.parametrize("verb", list(VERBS))
+def test_help_for_every_verb(verb):
+    """`scorebench VERB --help` of every verb of the real parser exits 0 and names each of its arguments."""
+    out = run_cli(verb, "--help")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    names = [o for a in VERBS[verb]._actions for o in (a.option_strings or [a.metavar or a.dest])]
+    assert "config" in names and all(n in out.stdout for n in names), (verb, [n for n in names if n not in out.stdout])

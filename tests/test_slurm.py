@@ -24,6 +24,7 @@ import yaml
 from scorebench.jobs import launch
 from scorebench.spec.benchmark import Benchmark
 from scorebench.cli import main as cli_main
+from scorebench.io import load_torch
 from scorebench.jobs.sample import model_rows
 from scorebench.spec.grid import RunSpec
 from scorebench.spec.layout import MODEL_FILE, RUN, TRAIN_GROUP, TRAIN_LOG, Layout
@@ -189,7 +190,7 @@ def test_a_sweep_of_three_runs_completes_and_the_workflow_takes_its_models(clust
     layout = Layout(results, "sweep")
     runs = [dict(dataset="toy", objective="dsm", schedule="vp", seed=s) for s in (0, 1, 2)]
     for run in runs:
-        rec = torch.load(layout.path(MODEL_FILE, **run), weights_only=False)
+        rec = load_torch(layout.path(MODEL_FILE, **run))
         assert rec["status"] == "ok" and rec["steps"] == 200
     array = re.search(r"as job (\d+)", out)[1]
     assert set(states(*(f"{array}_{i}" for i in range(3))).values()) == {"COMPLETED"}  # one array of 3
@@ -203,7 +204,7 @@ def test_a_sweep_of_three_runs_completes_and_the_workflow_takes_its_models(clust
     assert local.returncode == 0, local.stdout[-3000:]
     assert set(json.loads(group.read_text())["runs"].values()) == {"up to date"}
     for run in runs:
-        assert torch.load(layout.path(MODEL_FILE, **run), weights_only=False)["steps"] == 200
+        assert load_torch(layout.path(MODEL_FILE, **run))["steps"] == 200
 
 
 def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_run(cluster, tmp_path):
@@ -229,7 +230,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupt
     log = job.log.with_suffix(".out").read_text()
     resumed = int(re.search(r"resuming from step (\d+)", log)[1])
     assert 0 < resumed < STEPS, log
-    a, b = (torch.load(Layout(r, "requeue").path(MODEL_FILE, **run), weights_only=False) for r in (interrupted, reference))
+    a, b = (load_torch(Layout(r, "requeue").path(MODEL_FILE, **run)) for r in (interrupted, reference))
     assert a["steps"] == b["steps"] == STEPS and a["status"] == b["status"] == "ok"
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import run_cli
+from scorebench.io import load_torch
 
 CONFIG = {
     "name": "ev", "datasets": {"toy": {"kind": "ncsn_toy"},
@@ -68,7 +69,7 @@ def test_real_data_rows_have_bits_per_dim_and_no_ground_truth(results):
     assert set(model) == {"train_seconds", "nll_bits_per_dim"}
     # a barely trained model: finite, and above the 0 bits/dim no model can beat
     assert 0 < model["nll_bits_per_dim"]["value"] < 50 and model["nll_bits_per_dim"]["unit"] == "bits/dim"
-    samples = torch.load(results / "samples/digits/ode/dsm/vp/seed0.pt", weights_only=False)
+    samples = load_torch(results / "samples/digits/ode/dsm/vp/seed0.pt")
     assert samples["samples"].shape == (200, 1, 8, 8) and samples["stats"]["nfe"] > 0
 
 

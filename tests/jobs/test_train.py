@@ -12,6 +12,7 @@ from scorebench.spec import config as cfgmod
 from scorebench.spec.grid import RunSpec
 from scorebench.spec.layout import MODEL_FILE, Layout
 from scorebench.core.metrics import fisher_divergence
+from scorebench.io import load_torch
 from scorebench.jobs.build import prepare, train_run
 from scorebench.jobs.trainer import load_model
 
@@ -94,12 +95,12 @@ def test_killed_group_resumes_every_run_to_the_same_weights(tmp_path, write_conf
     proc.wait()
     for r in runs:
         assert (tmp_path / "killed" / r / "checkpoint.pt").exists() and not (tmp_path / "killed" / r / "model.pt").exists()
-        assert 0 < torch.load(tmp_path / "killed" / r / "checkpoint.pt", weights_only=False)["step"] < 1500
+        assert 0 < load_torch(tmp_path / "killed" / r / "checkpoint.pt")["step"] < 1500
 
     subprocess.run([*args, "--results", tmp_path / "killed"], check=True, capture_output=True)
     for r in runs:
         straight, killed = tmp_path / "straight" / r, tmp_path / "killed" / r
-        a, b = (torch.load(d / "model.pt", weights_only=False) for d in (straight, killed))
+        a, b = (load_torch(d / "model.pt") for d in (straight, killed))
         assert a["steps"] == b["steps"] == 1500 and a["batched_with"] == 6
         for key in a["state_dict"]:
             assert torch.equal(a["state_dict"][key], b["state_dict"][key]), (r, key)  # bit-identical
@@ -128,7 +129,7 @@ def test_a_seed_trains_the_same_alone_or_batched(tmp_path, objective):
     alone, batched = (tmp_path / d / "t/runs/toy" / objective / "ve/seed0" for d in ("alone", "batched"))
     a, b = _losses(alone), _losses(batched)
     assert len(a) == 20 and max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (a, b)
-    wa, wb = (torch.load(d / "model.pt", weights_only=False)["state_dict"] for d in (alone, batched))
+    wa, wb = (load_torch(d / "model.pt")["state_dict"] for d in (alone, batched))
     assert all((wa[k] - wb[k]).abs().max() < 1e-3 for k in wa)
     assert _losses(tmp_path / "batched/t/runs/toy" / objective / "ve/seed2") != b  # the members differ
 
@@ -158,7 +159,7 @@ def test_a_member_trains_the_same_alone_or_in_a_20_member_ensemble(tmp_path, obj
         alone, member = (tmp_path / d / "t/runs/toy" / objective / schedule / f"seed{seed}" for d in ("alone", "ensemble"))
         a, b = _losses(alone), _losses(member)
         assert len(a) == 10 and max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (schedule, a, b)
-        wa, wb = (torch.load(d / "model.pt", weights_only=False)["state_dict"] for d in (alone, member))
+        wa, wb = (load_torch(d / "model.pt")["state_dict"] for d in (alone, member))
         assert all((wa[k] - wb[k]).abs().max() < 1e-3 for k in wa), schedule
     curves = [(tmp_path / "ensemble/t/runs/toy" / objective / s / "seed0/curve.csv").read_text() for s in SCHEDULES]
     assert len(set(curves)) == 4  # each member's probe is its own schedule's
@@ -219,7 +220,7 @@ def test_nan_guard_records_divergence(tmp_path):
     config = toy_config(steps=50, lr=1e9, grad_clip=1e9)
     rec = train_run(config, RunSpec("toy", "dsm", "ve", 0), tmp_path)
     assert rec["status"] == "diverged" and 1 <= rec["diverged_step"] <= 50
-    saved = torch.load(tmp_path / "t/runs/toy/dsm/ve/seed0/model.pt", weights_only=False)
+    saved = load_torch(tmp_path / "t/runs/toy/dsm/ve/seed0/model.pt")
     assert saved["status"] == "diverged" and saved["diverged_step"] == rec["diverged_step"]
 
 

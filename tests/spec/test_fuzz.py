@@ -100,13 +100,102 @@ def cases():
     yield "samplers-model", {**copy.deepcopy(BASE), "samplers": {"model": {"kind": "em"}}}, "samplers"
 
 
-CASES = list(cases())
+def _with(**changes) -> dict:
+    """BASE with key paths (written a__b for a.b) replaced."""
+    config = copy.deepcopy(BASE)
+    for dotted, value in changes.items():
+        path = dotted.split("__")
+        at(config, path[:-1])[path[-1]] = value
+    return config
 
 
-def test_the_fuzzer_covers_every_key_and_over_200_configs():
-    assert len(CASES) >= 200, len(CASES)
-    covered = {where for _, _, where in CASES}
-    assert all(".".join(map(str, p)) in covered for p, _ in leaves(BASE)), "a key of the base config is not fuzzed"
+# ---- the schema files, whole: every key they declare, and where a refusal's key path lands in them
+SCHEMAS = ROOT / "scorebench/spec/schemas"
+CONFIG_SCHEMA = yaml.safe_load((SCHEMAS / "config.schema.yaml").read_text())
+COMPONENTS = yaml.safe_load((SCHEMAS / "components.schema.yaml").read_text())  # section -> kind -> parameters
+KINDS = {section: kinds for section, kinds in COMPONENTS.items() if section != "settings"}
+SINGLE = {"train.net", "evaluate.features"}  # one {kind, ...} mapping; objectives a list of names; the rest name -> entry
+WRONG = {"integer": "abc", "number": "abc", "boolean": "yes please", "string": 12345, "array": "abc", "object": "abc"}
+
+
+def schema_keys() -> set[str]:
+    """Every key the schema files declare: top-level keys and their sub-keys, settings, and each
+    component kind and its parameters as `section[kind]` and `section[kind].parameter`."""
+    keys = {f"{name}.{key}" for name, spec in CONFIG_SCHEMA["properties"].items() for key in spec.get("properties", {})}
+    keys |= set(CONFIG_SCHEMA["properties"])
+    keys |= {f"{section}.{key}" for section, spec in COMPONENTS["settings"].items() for key in spec["properties"]}
+    for section, kinds in KINDS.items():
+        keys |= {f"{section}[{kind}]" for kind in kinds}
+        keys |= {f"{section}[{kind}].{p}" for kind, spec in kinds.items() for p in spec["properties"]}
+    return keys
+
+
+def schema_key(config, where: str) -> str:
+    """The schema key a refusal's key path names: an entry's name is replaced by its kind."""
+    path = where.split(".")
+    for section in sorted(KINDS, key=lambda s: -s.count(".")):
+        head = section.split(".")
+        if path[:len(head)] != head or len(path) == len(head):
+            continue
+        rest = path[len(head):]
+        try:
+            node = at(config, head)
+            kind = node["kind"] if section in SINGLE else rest[0] if section == "objectives" else node[rest[0]]["kind"]
+        except (KeyError, TypeError, IndexError):
+            return where
+        rest = rest if section in SINGLE else rest[1:]
+        return f"{section}[{kind}]" + (f".{rest[0]}" if rest else "")
+    return ".".join(path[:2])
+
+
+def wrong(spec: dict):
+    """A value of the wrong type for a schema property (an enum's: an unlisted word)."""
+    if "enum" in spec:
+        return "bogus"
+    types = [spec.get("type"), *(s.get("type") for s in spec.get("anyOf", []))]
+    return next((WRONG[t] for t in types if t in WRONG), 12345)
+
+
+def placed(section: str, kind: str, key: str, value) -> tuple[dict, str]:
+    """BASE with an entry of `kind` in `section` whose `key` is `value`, and the key path naming it."""
+    if section == "objectives":
+        objectives = [o for o in BASE["objectives"] if o != kind] + [{kind: {key: value}}]
+        return {**copy.deepcopy(BASE), "objectives": objectives}, f"objectives.{kind}.{key}"
+    entries = at(BASE, section.split(".")) if section not in SINGLE else {}
+    entry = {**next((e for e in entries.values() if e["kind"] == kind), {"kind": kind}), key: value}
+    if section in SINGLE:
+        return _with(**{section.replace(".", "__"): entry}), f"{section}.{key}"
+    return _with(**{section.replace(".", "__") + "__fz": entry}), f"{section}.fz.{key}"
+
+
+def schema_cases():
+    """(case id, config, key path) read from the schema files: each kind with an unknown key, each of its
+    parameters, each setting and each top-level key and sub-key with a value of the wrong type."""
+    for section, kinds in KINDS.items():
+        for kind, spec in kinds.items():
+            for key, value in [("nosie", 0.1), *((p, wrong(s)) for p, s in spec["properties"].items())]:
+                config, where = placed(section, kind, key, value)
+                yield f"schema:{section}[{kind}].{key}={value!r}", config, where
+    subkeys = [(name, spec["properties"]) for name, spec in CONFIG_SCHEMA["properties"].items() if "properties" in spec]
+    for name, properties in [*COMPONENTS["settings"].items(), *subkeys]:
+        properties = properties.get("properties", properties)
+        for key, s in properties.items():
+            section = copy.deepcopy(BASE.get(name, DEFAULT.get(name, {})))  # scaling: the default's study
+            yield f"schema:{name}.{key}={wrong(s)!r}", {**copy.deepcopy(BASE), name: {**section, key: wrong(s)}}, f"{name}.{key}"
+    for name, spec in CONFIG_SCHEMA["properties"].items():
+        if name != "name":  # a number is a valid name once YAML reads it as text; the name cases above cover it
+            yield f"schema:{name}={wrong(spec)!r}", {**copy.deepcopy(BASE), name: wrong(spec)}, name
+
+
+CASES = list({c[0]: c for c in [*cases(), *schema_cases()]}.values())  # settings and top-level sub-keys overlap
+
+
+def test_every_key_of_the_schema_files_is_named_by_a_refused_case():
+    """Each key the schema files declare (a top-level key or sub-key, a setting, a component kind and each
+    of its parameters) is the key path some malformed case's refusal must name: a key the fuzzer misses fails."""
+    named = {schema_key(config, where) for _, config, where in CASES}
+    missing = {k for k in schema_keys() if k not in named and not (k.endswith("]") and any(n.startswith(k + ".") for n in named))}
+    assert not missing, sorted(missing)
 
 
 @pytest.mark.parametrize("case,config,where", CASES, ids=[c[0] for c in CASES])
@@ -158,15 +247,6 @@ def test_real_snakemake_and_grid_refuse_it_in_one_line(tmp_path, case, config, w
 NUMERIC = [(p, v) for p, v in leaves(BASE) if isinstance(v, (int, float)) and not isinstance(v, bool)]
 TEXT = [(p, v) for p, v in leaves(BASE) if isinstance(v, str)]
 MIXTURE = {"kind": "gaussian_mixture", "means": [[0.0, 0.0], [3.0, 1.0]], "stds": [1.0, 0.5], "weights": [0.25, 0.75]}
-
-
-def _with(**changes) -> dict:
-    """BASE with key paths (written a__b for a.b) replaced."""
-    config = copy.deepcopy(BASE)
-    for dotted, value in changes.items():
-        path = dotted.split("__")
-        at(config, path[:-1])[path[-1]] = value
-    return config
 
 
 def contract_cases():
