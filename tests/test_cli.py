@@ -64,4 +64,41 @@ def test_help_for_every_verb(verb):
     out = run_cli(verb, "--help")
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     names = [o for a in VERBS[verb]._actions for o in (a.option_strings or [a.metavar or a.dest])]
-    assert "config" in names and all(n in out.stdout for n in names), (verb, [n for n in names if n not in out.stdout])
+    assert len(names) > 2 and all(n in out.stdout for n in names), (verb, [n for n in names if n not in out.stdout])
+
+
+def _listed(text: str) -> dict[str, set[str]]:
+    """Section -> the names `scorebench list` shows in it (lines indented by two spaces)."""
+    out: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            section = out.setdefault(line.rstrip(":"), set())
+        elif line.startswith("  ") and not line.startswith("   "):
+            section.add(line.split()[0])
+    return out
+
+
+def test_list_names_every_registered_component_and_metric_without_torch():
+    """`scorebench list` shows every key of every registry (and every metric) and loads no torch."""
+    import subprocess
+    import sys
+
+    from scorebench.core.conditioning import MASKS, METHODS
+    from scorebench.core.data import DATASETS
+    from scorebench.core.fidelity import FEATURES
+    from scorebench.core.nets import NETS
+    from scorebench.core.objectives import OBJECTIVES
+    from scorebench.core.samplers import SAMPLERS
+    from scorebench.core.sde import PROCESSES
+    from scorebench.spec.metric_info import METRIC_INFO
+
+    probe = "import sys; from scorebench import cli; cli.main(['list']); print('torch' in sys.modules)"
+    *lines, loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                    check=True).stdout.strip().splitlines()
+    assert loaded == "False", "scorebench list imported torch"
+    listed = _listed("\n".join(lines))
+    registries = {"datasets": DATASETS, "objectives": OBJECTIVES, "schedules": PROCESSES, "samplers": SAMPLERS,
+                  "nets": NETS, "features": FEATURES, "masks": MASKS, "methods": METHODS}
+    assert {name: set(r.keys()) for name, r in registries.items()} | {"metrics": set(METRIC_INFO)} == listed
+    em = run_cli("list", "samplers").stdout.split("\n  em - ", 1)[1].split("\n  heun", 1)[0]
+    assert "steps: integer = 1000  (≥ 2; steps)" in em, em  # a parameter's type, default and range

@@ -232,9 +232,10 @@ def overall(summary: pd.DataFrame) -> pd.DataFrame:
                 units, poi = replicates(table, objective, REFERENCE, metric, batched=False)
                 if len(units):
                     groups.setdefault((objective, headline), []).append((dataset, metric, units, poi))
-    out = []
+    out, lower_is_better = [], []
     for (objective, headline), members in groups.items():
         log = METRIC_INFO[members[0][1]].log_scale
+        lower_is_better.append(METRIC_INFO[members[0][1]].lower_is_better)
         e = mean_of_means([u for _, _, u, _ in members])
         if len(members) < 2:
             e = Estimate(e.estimate, n=e.n)  # one dataset: no claim across datasets
@@ -247,18 +248,18 @@ def overall(summary: pd.DataFrame) -> pd.DataFrame:
                     "p_value": e.p_value})
     frame = pd.DataFrame(out, columns=[c for c in OVERALL_COLUMNS if c not in ("p_holm", "verdict")])
     frame["p_holm"] = holm(frame.p_value)
-    frame["verdict"] = [_overall_call(r) for r in frame.itertuples()]
+    frame["verdict"] = [_overall_call(r, lower) for r, lower in zip(frame.itertuples(), lower_is_better)]
     return frame
 
 
-def _overall_call(r) -> str:
-    """`better`/`worse` than DSM across the datasets, or why not."""
+def _overall_call(r, lower_is_better: bool) -> str:
+    """`better`/`worse` than DSM across the datasets (in the headline metric's direction), or why not."""
     if not math.isfinite(r.ci_low):
         return "one dataset: no answer across datasets" if "," not in r.datasets else "no interval"
     if not r.p_holm < FAMILY_ERROR:
         return "not resolved across the datasets"
     null = 1.0 if r.comparison == "ratio" else 0.0
-    return "better than DSM" if r.estimate < null else "worse than DSM"
+    return "better than DSM" if (r.estimate < null) == lower_is_better else "worse than DSM"
 
 
 def overall_line(table: pd.DataFrame) -> str:

@@ -7,28 +7,39 @@ from conftest import run_cli
 pytestmark = pytest.mark.slow
 
 
-def _results(write_config, tmp_path, name: str, n_projections: int):
-    """Train, sample and report a tiny toy benchmark (DSM and SSM, 3 seeds) into its own results root."""
-    config = write_config({
+def _results(tmp_path, name: str, n_projections: int):
+    """Train and sample a tiny toy benchmark (DSM and SSM, 3 seeds) into its own results root and write
+    its summary.csv, in this process (the jobs' own functions, without the figures of a report)."""
+    from scorebench.jobs.build import train_runs
+    from scorebench.jobs.sample import evaluate_runs, sample_runs, write_rows
+    from scorebench.report.page import collect
+    from scorebench.spec.benchmark import Benchmark
+    from scorebench.spec.grid import model_file
+    from scorebench.spec.layout import METRICS, SUMMARY, Layout
+
+    bench = Benchmark.of({
         "name": "cmp", "seeds": [0, 1, 2], "datasets": {"toy": {"kind": "ncsn_toy"}},
         "objectives": ["dsm", {"ssm": {"n_projections": n_projections}}], "schedules": {"vp": {"kind": "vp"}},
         "samplers": {"em": {"kind": "em", "steps": 20}},
         "metrics": ["fisher_divergence", "sliced_wasserstein", "mode_weight_tv"],
-        "train": {"steps": 40, "batch_size": 64, "curve_points": 2}, "evaluate": {"n_samples": 200, "fisher_points": 512}},
-        f"{name}.yaml")
-    results = tmp_path / name
+        "train": {"steps": 40, "batch_size": 64, "curve_points": 2}, "evaluate": {"n_samples": 200, "fisher_points": 512}})
+    config, results = bench.config, tmp_path / name
+    layout = Layout(results, "cmp")
+    train_runs(config, list(bench.runs), results)
+    sample_runs(config, list(bench.runs), "em", results)
+    write_rows(evaluate_runs(config, list(bench.runs), "em", results), layout.path(METRICS, dataset="toy", name="em"))
     for objective in ("dsm", "ssm"):
-        done = run_cli("train", config, "--dataset", "toy", "--objective", objective, "--evaluate", "--results", results)
-        assert done.returncode == 0, done.stderr
-    for args in (("sample", config, "--dataset", "toy", "--sampler", "em", "--evaluate"), ("report", config, "--keep-going")):
-        done = run_cli(*args, "--results", results)
-        assert done.returncode == 0, done.stderr
-    return results / "cmp"
+        runs = [r for r in bench.runs if r.objective == objective]
+        write_rows(evaluate_runs(config, runs, None, results), layout.path(METRICS, dataset="toy", name=model_file(objective)))
+    summary, absent = collect(config, results)
+    assert not absent, absent
+    summary.to_csv(layout.root / SUMMARY, index=False)
+    return layout.root
 
 
-def test_compare_names_the_changed_objectives_cells_and_no_other(write_config, tmp_path):
-    a = _results(write_config, tmp_path, "a", 1)
-    b = _results(write_config, tmp_path, "b", 4)
+def test_compare_names_the_changed_objectives_cells_and_no_other(tmp_path):
+    a = _results(tmp_path, "a", 1)
+    b = _results(tmp_path, "b", 4)
     out = tmp_path / "compare.csv"
     done = run_cli("compare", a, b, "--csv", out, "--html", tmp_path / "compare.html")
     assert done.returncode == 0, done.stderr
