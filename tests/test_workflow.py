@@ -207,6 +207,38 @@ def test_oracle_pf_ode_samples_score_within_twice_the_real_vs_real_fid(tmp_path,
         assert value <= 2 * floor[dataset], (dataset, schedule, value, floor[dataset])
 
 
+def _tabular(tex: str) -> list[list[str]]:
+    """The body rows of a booktabs tabular, each split at its unescaped &; fails on a malformed one."""
+    lines = tex.strip().splitlines()
+    assert lines[0].startswith(r"\begin{tabular}{l") and lines[1] == r"\toprule" and lines[3] == r"\midrule"
+    assert lines[-2:] == [r"\bottomrule", r"\end{tabular}"]
+    width = len(lines[0].split("{", 2)[2].rstrip("}"))
+    rows = [re.split(r"(?<!\\)&", line.removesuffix(r" \\")) for line in [lines[2], *lines[4:-2]]]
+    assert all(len(r) == width for r in rows) and all(line.endswith(r"\\") for line in [lines[2], *lines[4:-2]])
+    return [[c.strip() for c in r] for r in rows[1:]]
+
+
+@pytest.mark.slow
+def test_the_report_writes_paper_tables_and_vector_figures(tiny):
+    """tables/: each leaderboard and the paired comparisons as a well-formed booktabs tabular and a
+    Markdown table, with the leaderboard's rows and paired.csv's numbers; an SVG beside every PNG."""
+    from scorebench.report.aggregate import fmt_interval
+
+    root = tiny[0] / "results/tiny"
+    board = _tabular((root / "tables/leaderboard_toy.tex").read_text())
+    assert [r[0] for r in board] == ["dsm", "oracle"], board
+    pairs = pd.read_csv(root / "paired.csv")
+    body = _tabular((root / "tables/paired.tex").read_text())
+    assert len(body) == len(pairs) > 0
+    for row, r in zip(body, pairs.itertuples()):
+        assert row[5] == fmt_interval(r.estimate, r.ci_low, r.ci_high, r.n_seeds) and row[-1] == r.verdict
+    md = (root / "tables/paired.md").read_text().splitlines()
+    assert len(md) == len(pairs) + 2 and md[1].startswith("| --- |")
+    pngs = sorted(p.stem for p in (root / "figures").glob("*.png"))
+    assert pngs and pngs == sorted(p.stem for p in (root / "figures").glob("*.svg"))
+    assert all((root / "figures" / f"{stem}.svg").read_text().lstrip().startswith("<?xml") for stem in pngs)
+
+
 @pytest.mark.slow
 def test_oracle_rows_reproduce_the_low_density_pitfall_and_exact_likelihood(tiny):
     df = tiny[2]
@@ -369,8 +401,8 @@ def test_a_scaling_only_config_measures_and_reports_the_study(tmp_path, write_co
     assert set(pd.read_csv(root / "scaling/cpu_slopes.csv").objective) == {"exact", "dsm", "ssm"}
     html = (root / "report.html").read_text()
     assert html.count("<img") == 3 and "exact/dsm" in html and "slope_over_ssm" in html
-    assert sorted(p.name for p in (root / "figures").iterdir()) == ["scaling_memory.png", "scaling_ratios.png",
-                                                                    "scaling_time.png"]
+    assert sorted(p.name for p in (root / "figures").iterdir()) == [
+        f"scaling_{name}.{kind}" for name in ("memory", "ratios", "time") for kind in ("png", "svg")]
 
 
 def conditioning_config() -> dict:

@@ -6,6 +6,7 @@ with nothing to show says why.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import matplotlib
 import matplotlib.ticker
@@ -27,18 +28,30 @@ from .verdict import quality_metric  # noqa: E402
 MARKERS = "osD^vP*Xhp"
 
 
-def png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+@dataclass(frozen=True)
+class Picture:
+    """A drawn figure in both forms the report writes: PNG for the page, SVG (vector) for a paper."""
+
+    png: bytes
+    svg: bytes
+
+
+def picture(fig) -> Picture:
+    """Render `fig` as PNG and SVG (fonts as text in the SVG, so a paper's editor can restyle them), then close it."""
+    out = {}
+    for kind in ("png", "svg"):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=kind, dpi=100, bbox_inches="tight", metadata={"Date": None} if kind == "svg" else None)
+        out[kind] = buf.getvalue()
     plt.close(fig)
-    return buf.getvalue()
+    return Picture(**out)
 
 
-def empty(message: str) -> bytes:
+def empty(message: str) -> Picture:
     fig, ax = plt.subplots(figsize=(5, 1.2))
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    return png(fig)
+    return picture(fig)
 
 
 def _palette(names) -> dict:
@@ -61,7 +74,7 @@ def _grid(rows: list, cols: list, width: float = 3.3, height: float = 2.8):
     return fig, axes
 
 
-def convergence(curves: pd.DataFrame) -> bytes:
+def convergence(curves: pd.DataFrame) -> Picture:
     """One panel per dataset × schedule: the probe against training seconds, a line per objective."""
     values = curves.value.astype(float)
     trained = curves[(curves.objective != ORACLE) & np.isfinite(values) & (values > 0)]  # log axes; diverged runs out
@@ -87,10 +100,10 @@ def convergence(curves: pd.DataFrame) -> bytes:
             ax.set(title=f"{dataset} · {schedule}", xlabel="training seconds", ylabel=part.metric.iloc[0].replace("_", " "))
     handles = [plt.Line2D([], [], color=c, lw=2, label=o) for o, c in colours.items()]
     fig.legend(handles=handles, loc="outside right upper", title="objective")
-    return png(fig)
+    return picture(fig)
 
 
-def quality_vs_cost(agg: pd.DataFrame) -> bytes:
+def quality_vs_cost(agg: pd.DataFrame) -> Picture:
     """One panel per dataset × schedule: each (objective, sampler) cell's quality against its sampling
     seconds, with the real-vs-real floor as a dashed line and grey band."""
     cells = agg[(agg.status == "ok") & (agg.objective != "data")]
@@ -130,10 +143,10 @@ def quality_vs_cost(agg: pd.DataFrame) -> bytes:
                + [plt.Line2D([], [], color="k", marker=m, ls="", label=s) for s, m in markers.items()]
                + [plt.Line2D([], [], color="grey", ls="--", label="real vs real (band: 95 %)")])
     fig.legend(handles=handles, loc="outside right upper")
-    return png(fig)
+    return picture(fig)
 
 
-def fisher(agg: pd.DataFrame) -> bytes:
+def fisher(agg: pd.DataFrame) -> Picture:
     """Per dataset, each objective's Fisher divergence per schedule as a point with its interval (log axis)."""
     part = agg[(agg.metric == "fisher_divergence") & (agg.status == "ok") & (agg.objective != ORACLE)]
     if part.empty:
@@ -154,7 +167,7 @@ def fisher(agg: pd.DataFrame) -> bytes:
         ax.set(title=dataset, ylabel="Fisher divergence (σ²-weighted)")
     fig.legend(handles=[plt.Line2D([], [], color=c, marker="o", ls="", label=s) for s, c in colours.items()],
                loc="outside right upper", title="schedule")
-    return png(fig)
+    return picture(fig)
 
 
 def load_samples(layout: Layout, fields: dict, sampler: str):
@@ -165,7 +178,7 @@ def load_samples(layout: Layout, fields: dict, sampler: str):
     return rec["samples"] if rec["status"] == "ok" else None
 
 
-def mode_weights(config: dict, results, datasets: dict) -> bytes:
+def mode_weights(config: dict, results, datasets: dict) -> Picture:
     """Mode occupancy of plain vs annealed Langevin against the true weights: the low-density pitfall."""
     layout = Layout(results, config["name"])
     kinds = {name: spec["kind"] for name, spec in config["samplers"].items()}
@@ -194,10 +207,10 @@ def mode_weights(config: dict, results, datasets: dict) -> bytes:
     grid = sns.catplot(data=table, x="mode", y="weight", hue="source", col="dataset", kind="point", dodge=0.5,
                        linestyle="none", errorbar=("ci", 95), height=3.4, aspect=1.4, sharex=False)
     grid.set(ylabel="fraction of samples (95 % interval over seeds)")
-    return png(grid.figure)
+    return picture(grid.figure)
 
 
-def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> bytes:
+def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> Picture:
     """Samples per dataset (rows) and sampler (columns) from the trained run scoring best on the
     dataset's quality metric with that sampler; an empty panel gives the reason."""
     layout = Layout(results, config["name"])
@@ -241,7 +254,7 @@ def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> byt
                 lim = 1.5 * float(ref.abs().max())
                 ax.set_xlim(-lim, lim)
                 ax.set_ylim(-lim, lim)
-    return png(fig)
+    return picture(fig)
 
 
 def _completions(config: dict, results, dataset: str):
@@ -263,7 +276,7 @@ def _completions(config: dict, results, dataset: str):
     return found
 
 
-def conditional(config: dict, results, datasets: dict) -> bytes:
+def conditional(config: dict, results, datasets: dict) -> Picture:
     """Per 2-d synthetic dataset (rows) and sampler/method/mask (columns): the free coordinate's
     completions of the first test point, oracle and one trained objective, against the exact
     conditional density."""
@@ -295,10 +308,10 @@ def conditional(config: dict, results, datasets: dict) -> bytes:
                                                                      y.reshape(-1)[mask.reshape(-1)]))
         ax.set_title(f"{dataset}/{schedule}: {label}\n{observed}", fontsize=8)
         ax.legend(fontsize=7)
-    return png(fig)
+    return picture(fig)
 
 
-def inpainting(config: dict, results, datasets: dict) -> bytes:
+def inpainting(config: dict, results, datasets: dict) -> Picture:
     """Per image dataset and sampler/method/mask (rows): the masked input, completions of the first
     trained objective's seed, and the original."""
     strips = []
@@ -323,4 +336,4 @@ def inpainting(config: dict, results, datasets: dict) -> bytes:
         if i == 0:
             axes[i][0].set_title("observed", fontsize=7)
             axes[i][-1].set_title("original", fontsize=7)
-    return png(fig)
+    return picture(fig)

@@ -18,6 +18,7 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from . import export
 from . import figures as figs
 from . import scaling as scaling_report
 from .aggregate import CURVE_COLUMNS, REFERENCE, aggregate, comparisons, fmt, fmt_interval, time_to_reach
@@ -25,10 +26,10 @@ from ..spec.config import dataset_params, has_grid
 from .damage import read_metrics
 from ..spec.rows import DATA, MODEL, ROW_COLUMNS
 from ..spec.grid import ORACLE, metric_files, runs
-from ..io import provenance, save_text
+from ..io import provenance, save_bytes, save_text
 from .intervals import mean_interval
 from ..spec.layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, OVERALL, PAIRED,
-                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, Layout)
+                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, TABLES, Layout)
 from ..spec.metric_info import BATCHED, METRIC_INFO
 from .verdict import Cell, overall, overall_line, verdict
 
@@ -108,7 +109,7 @@ def _across(across: pd.DataFrame) -> pd.DataFrame:
     return shown[["objective", "headline", "datasets", "vs DSM", "same_sign", "P(improvement)", "p (Holm)", "verdict"]]
 
 
-def _convergence(reach: pd.DataFrame, png: bytes) -> dict:
+def _convergence(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
     """The convergence figure and, per dataset, the training seconds to reach X (objective × schedule)."""
     tables = []
     for dataset, part in reach.groupby("dataset", sort=False):
@@ -118,7 +119,7 @@ def _convergence(reach: pd.DataFrame, png: bytes) -> dict:
             rows.append({"schedule": f"{schedule} (X = {fmt(r.target.iloc[0])})", "objective": objective,
                          "cell": fmt_interval(e.estimate, e.low, e.high, e.n)})
         tables.append((dataset, pd.DataFrame(rows).pivot(index="objective", columns="schedule", values="cell")))
-    return {"figure": _figure("convergence.png", png), "reach": tables}
+    return {"figure": _figure("convergence.png", drawn), "reach": tables}
 
 
 def _paired(pairs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]] | None:
@@ -168,7 +169,7 @@ def _conditional_metrics() -> list[str]:
     return [m for m, info in METRIC_INFO.items() if info.level == "conditional"]
 
 
-def _conditional(agg: pd.DataFrame, figures: dict[str, bytes]) -> dict:
+def _conditional(agg: pd.DataFrame, figures: dict[str, figs.Picture]) -> dict:
     """Inpainting metrics per dataset (objective/schedule × sampler/method/mask), the conditioning
     methods' own bias with the exact score (the oracle's rows), and the figures."""
     blocks = []
@@ -197,13 +198,13 @@ def _methods_with_the_exact_score(part: pd.DataFrame) -> tuple[list[tuple[str, s
     return [(m, fmt(v)) for m, v in sorted(means.items(), key=lambda kv: kv[1])], len(shared)
 
 
-def _figure(name: str, png: bytes) -> dict[str, str]:
+def _figure(name: str, drawn: figs.Picture) -> dict[str, str]:
     """A figure for the page: its caption (layout's, the workflow report's too) and the PNG as base64."""
     captions = {**GRID_FIGURES, **SCALING_FIGURES, **CONDITIONING_FIGURES}
-    return {"caption": captions[name], "data": base64.b64encode(png).decode()}
+    return {"caption": captions[name], "data": base64.b64encode(drawn.png).decode()}
 
 
-def _grid_figures(config: dict, results, summary: pd.DataFrame, agg: pd.DataFrame, curves: pd.DataFrame) -> dict[str, bytes]:
+def _grid_figures(config: dict, results, summary: pd.DataFrame, agg: pd.DataFrame, curves: pd.DataFrame) -> dict[str, figs.Picture]:
     from ..core.data import build_dataset
 
     datasets = {}
@@ -219,13 +220,13 @@ def _grid_figures(config: dict, results, summary: pd.DataFrame, agg: pd.DataFram
             "samples.png": figs.samples(config, results, datasets, summary), **conditional}
 
 
-def _scaling_figures(rows: pd.DataFrame) -> dict[str, bytes]:
+def _scaling_figures(rows: pd.DataFrame) -> dict[str, figs.Picture]:
     if not (rows.status == "ok").any():
         return {name: figs.empty("no scaling cell ran (see the scaling table)") for name in SCALING_FIGURES}
-    return {name: figs.png(fig) for name, fig in scaling_report.figures(rows).items()}
+    return {name: figs.picture(fig) for name, fig in scaling_report.figures(rows).items()}
 
 
-def _scaling(rows: pd.DataFrame, slopes: pd.DataFrame, figures: dict[str, bytes]) -> dict:
+def _scaling(rows: pd.DataFrame, slopes: pd.DataFrame, figures: dict[str, figs.Picture]) -> dict:
     """The scaling study's slopes, its step times relative to DSM, its cells and its figures."""
     return {"slopes": slopes, "ratios": scaling_report.ratios(rows), "cells": rows,
             "figures": [_figure(name, figures[name]) for name in SCALING_FIGURES]}
@@ -238,8 +239,8 @@ def _save_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, list[str]]:
-    """Write summary.csv, aggregate.csv, paired.csv, overall.csv, curves.csv, figures/*.png and
-    report.html for `config` from the results on disk; return the page and the damaged metric files."""
+    """Write summary.csv, aggregate.csv, paired.csv, overall.csv, curves.csv, figures/*.png (and .svg),
+    tables/*.tex and *.md (leaderboards, paired comparisons) and report.html for `config` from the results on disk; return the page and the damaged metric files."""
     layout = Layout(results, config["name"])
     summary, absent = collect(config, results)
     agg, tests, curves = aggregate(summary), comparisons(summary), collect_curves(config, results)
@@ -249,11 +250,12 @@ def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, lis
     scaling = scaling_report.read(layout) if "scaling" in config else None  # (cells, slopes)
     figures = {**(_grid_figures(config, results, summary, agg, curves) if has_grid(config) else {}),
                **(_scaling_figures(scaling[0]) if scaling else {})}
-    for name, png in figures.items():
-        path = layout.path(FIGURES) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
+    for name, drawn in figures.items():  # figures/<name>.png for the page, .svg beside it for a paper
+        save_bytes(drawn.png, layout.path(FIGURES) / name)
+        save_bytes(drawn.svg, (layout.path(FIGURES) / name).with_suffix(".svg"))
     grid, conditional = has_grid(config), has_grid(config) and "conditioning" in config
+    for name, text in (export.tables(verdict(summary, tests, reach), pairs) if grid else {}).items():
+        save_text(text, layout.path(TABLES) / name)
     _, skipped = runs(config)
     failed = summary[~summary.status.isin(["ok", "skipped"])]
     page = _TEMPLATES.get_template(TEMPLATE).render(

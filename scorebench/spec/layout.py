@@ -35,6 +35,7 @@ SCALING = "scaling/{device}.csv"  # one table per device kind (cpu, cuda)
 SCALING_SLOPES = "scaling/{device}_slopes.csv"
 REPORT = "report.html"
 FIGURES = "figures"
+TABLES = "tables"  # the leaderboards and paired comparisons as LaTeX (booktabs) and Markdown, for a paper
 
 # figures/<name> -> caption: the one source of the report's figure captions and the workflow's
 # (workflow/report/<stem>.rst holds the same text, kept equal by tests/test_workflow.py)
