@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from machine import record
-from scorebench.report.aggregate import ORACLE, comparisons, independent, replicates, wide
+from scorebench.report.aggregate import comparisons, independent, replicates, wide
+from scorebench.spec.grid import untrained
 from scorebench.spec.metric_info import METRIC_INFO
 from scorebench.report.intervals import FAMILY_ERROR, holm, mean_interval
 
@@ -43,7 +44,7 @@ def leaders(tests: list[dict]) -> dict[str, str]:
     """Per headline metric of the family (one with pairwise tests), the objective every test favours most."""
     out = {}
     for metric in {t["metric"] for t in tests if t["reference"] != "dsm"}:
-        pairs = [t for t in tests if t["metric"] == metric and ORACLE not in (t["objective"], t["reference"])]
+        pairs = [t for t in tests if t["metric"] == metric and not (untrained(t["objective"]) or untrained(t["reference"]))]
         names = {t["objective"] for t in pairs} | {t["reference"] for t in pairs}
         score = {o: sum((t["mean"] if t["objective"] == o else -t["mean"] if t["reference"] == o else 0)
                         * (1 if t["lower_is_better"] else -1) for t in pairs) for o in names}
@@ -61,7 +62,7 @@ def power(tests: list[dict], leader: dict[str, str], n: int, rng: np.random.Gene
         for metric, best in leader.items():
             mine = [(t, e, p) for t, e, p in zip(tests, estimates, p_holm)
                     if t["metric"] == metric and best in (t["objective"], t["reference"])
-                    and ORACLE not in (t["objective"], t["reference"])]
+                    and not (untrained(t["objective"]) or untrained(t["reference"]))]
             ahead = all(p < FAMILY_ERROR and ((e.estimate < 0) == t["lower_is_better"]) == (t["objective"] == best)
                         for t, e, p in mine)
             hits[metric] += ahead

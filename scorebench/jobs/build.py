@@ -28,7 +28,8 @@ from ..core.sde import NoiseProcess, build_process
 from ..core.metrics import curve_probe
 from ..core.nets import build_backbone
 from ..core.oracle import OracleScore
-from .trainer import CURVE_COLUMNS, Member, curve_steps, train, write_csv
+from ..spec.rows import RUN_CURVE_COLUMNS
+from .trainer import Member, curve_steps, train, write_csv
 from ..spec.settings import TrainConfig
 
 
@@ -210,7 +211,7 @@ def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
             process, (name, probe) = prepared[run.schedule][1], probes[run.schedule]
             value = probe(OracleScore(dataset.mixture, process))
             write_csv([{"step": s, "train_seconds": 0.0, "metric": name, "value": value}
-                       for s in curve_steps(cfg.steps, cfg.curve_points)], CURVE_COLUMNS, out / "curve.csv")
+                       for s in curve_steps(cfg.steps, cfg.curve_points)], RUN_CURVE_COLUMNS, out / "curve.csv")
             rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
                    "params": run_params(config, run), "process": process.spec(), "process_notes": process.notes,
                    "provenance": provenance()}

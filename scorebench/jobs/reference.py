@@ -23,7 +23,7 @@ from ..errors import DataError, ScorebenchError
 from ..core.fidelity import (Extractor, build_extractor, features, fidelity, load_reference, reference_statistics, save_reference,
                        statistics)
 from ..io import provenance, save_torch
-from ..spec.layout import FEATURE_NET, REFERENCE, Layout
+from ..spec.layout import FEATURE_NET, FID_REFERENCE, Layout
 
 SEED = 0  # of the reference rows, the feature net and the held-out draws
 
@@ -110,7 +110,7 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
     A missing or corrupt file (dataset, weights, feature net) is cached as a failed reference, so every
     FID/KID row of the dataset can say why; the error is raised again for the caller.
     """
-    out = Layout(results, config["name"]).path(REFERENCE, dataset=dataset)
+    out = Layout(results, config["name"]).path(FID_REFERENCE, dataset=dataset)
     params = dataset_params(config, dataset)
     try:
         data = build_dataset(dataset, params)
@@ -120,7 +120,7 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
         ext = standardised(ext, _standardise(ref, feature_spec(config, dataset, cfg)))
         draws = cfg.baseline_draws if data.synthetic else 1
         held_out = [_held_out(data, cfg.n_samples, k, params.get("seed", 0)) for k in range(draws)]
-        scores = [score(features(x, ext), ref, cfg, seed=k) for k, x in enumerate(held_out)]
+        scores = [fidelity_of(features(x, ext), ref, cfg, seed=k) for k, x in enumerate(held_out)]
     except ScorebenchError as err:
         save_torch({"status": "failed", "reason": str(err), "provenance": provenance()}, out)
         raise
@@ -149,7 +149,7 @@ def depends_on(config: dict, dataset: str, cfg) -> dict:
             "standardised": spec["kind"] == "raw"}
 
 
-def score(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
+def fidelity_of(feats: torch.Tensor, ref: dict, cfg, seed: int) -> dict:
     """FID and KID of features against a reference, with the evaluate section's KID settings."""
     return fidelity(feats, ref, kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, seed=seed)
 
@@ -162,9 +162,9 @@ def describe(result: dict, extractor_name: str, draws: int = 1, synthetic: bool 
             f"KID ± {result['kid_std']:.2g} over subsets of {result['kid_subset_size']}{source}{flag}")
 
 
-def sample_scores(config: dict, dataset: str, cfg, x: torch.Tensor, results, seed: int, device: str = "cpu") -> dict:
+def sample_fidelity(config: dict, dataset: str, cfg, x: torch.Tensor, results, seed: int, device: str = "cpu") -> dict:
     """FID and KID of generated samples `x` against the dataset's cached reference, with the row detail."""
-    path = Layout(results, config["name"]).path(REFERENCE, dataset=dataset)
+    path = Layout(results, config["name"]).path(FID_REFERENCE, dataset=dataset)
     if not path.is_file():
         raise DataError(f"{path}: no FID/KID reference; run `scorebench reference CONFIG --dataset {dataset}` first")
     spec = json.dumps(extractor_spec(config, dataset, cfg, results), sort_keys=True)
@@ -173,7 +173,7 @@ def sample_scores(config: dict, dataset: str, cfg, x: torch.Tensor, results, see
     if ref.get("settings") != depends_on(config, dataset, cfg):
         raise DataError(f"{path} was built for other dataset or feature settings than the config's; rerun "
                         f"`scorebench reference CONFIG --dataset {dataset}` (the workflow does when they change)")
-    result = score(features(x, ext), ref, cfg, seed)
+    result = fidelity_of(features(x, ext), ref, cfg, seed)
     return result | {"detail": describe(result, ext.name)}
 
 

@@ -26,7 +26,7 @@ from ..core.likelihood import bits_per_dim, log_likelihood
 from ..spec.metric_info import METRIC_INFO, metric_names as info_names, summary_metrics, timing_detail
 from ..core.metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
 from ..core.oracle import OracleScore
-from .reference import build_reference, feature_net, needs_feature_net, sample_scores
+from .reference import build_reference, feature_net, needs_feature_net, sample_fidelity
 from ..spec.settings import EvaluateConfig
 from ..core.nets import ScoreModel, stack_members
 from .progress import Progress
@@ -255,7 +255,7 @@ def _fidelity_rows(config: dict, run: RunSpec, sampler: str, x: torch.Tensor, cf
                    device=None) -> list[dict]:
     """FID and KID of the samples; a reference or feature net that cannot be had makes them failed rows."""
     try:
-        score = sample_scores(config, run.dataset, cfg, x, results, seed=seed_for(run, sampler), device=device or cfg.device)
+        score = sample_fidelity(config, run.dataset, cfg, x, results, seed=seed_for(run, sampler), device=device or cfg.device)
     except ScorebenchError as err:
         return [row(run, sampler, m, math.nan, "failed", str(err)) for m in ("fid", "kid")]
     return [row(run, sampler, m, score[m], detail=score["detail"]) for m in ("fid", "kid")]

@@ -21,12 +21,12 @@ from ..io import load_torch, provenance, save_text, save_torch
 from ..core.nets import ScoreModel, batches_members, build_backbone, member_state, select_members, stack_members
 from ..core.objectives import Objective
 from .progress import Progress
+from ..spec.rows import RUN_CURVE_COLUMNS
 from ..spec.settings import TrainConfig
 from ..core.rng import Streams, randint
 from ..core.sde import NoiseProcess
 
 LOG_COLUMNS = ("step", "loss", "seconds")
-CURVE_COLUMNS = ("step", "train_seconds", "metric", "value")
 PROJECTION_SALT = 1_000_003  # the projection generator's seed offset: apart from the shared stream
 
 
@@ -253,7 +253,7 @@ class _Batch:
         }
         save_torch(rec | {"state_dict": member_state(self.ema, k)}, r.out / "model.pt")
         write_csv(r.rows, LOG_COLUMNS, r.out / "train.csv")
-        write_csv(r.curve, CURVE_COLUMNS, r.out / "curve.csv")
+        write_csv(r.curve, RUN_CURVE_COLUMNS, r.out / "curve.csv")
         (r.out / "checkpoint.pt").unlink(missing_ok=True)
         self.records[r.index] = rec
 

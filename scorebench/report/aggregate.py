@@ -19,15 +19,14 @@ import numpy as np
 import pandas as pd
 
 from .intervals import FAMILY_ERROR, exponentiated, holm, mean_interval
+from ..spec.grid import untrained
 from ..spec.metric_info import HEADLINE, METRIC_INFO, QUALITY, shared_timing
 
-REFERENCE = "dsm"  # the objective every other one is compared with
-ORACLE = "oracle"  # the exact score: compared, never ranked
+REFERENCE_OBJECTIVE = "dsm"  # the objective every other one is compared with
 CELL = ["dataset", "objective", "schedule", "sampler"]
 AGGREGATE_COLUMNS = (*CELL, "metric", "estimate", "ci_low", "ci_high", "n_seeds", "unit", "status", "method")
 PAIRED_COLUMNS = ("dataset", "metric", "objective", "reference", "comparison", "estimate", "ci_low", "ci_high",
                   "n_seeds", "n_cells", "prob_improvement", "verdict", "method", "p_value", "p_holm", "n_tests")
-CURVE_COLUMNS = ("dataset", "objective", "schedule", "seed", "step", "train_seconds", "metric", "value")
 
 
 def log_scale(metric: str) -> bool:
@@ -125,7 +124,7 @@ def headline_metrics(metrics) -> list[str]:
     return [m for m in HEADLINE if m in have] + ([quality] if quality else [])
 
 
-def comparisons(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+def comparisons(summary: pd.DataFrame, reference: str = REFERENCE_OBJECTIVE) -> pd.DataFrame:
     """Every call a dataset's page can make, as paired tests, Holm-adjusted per dataset.
 
     The family of a dataset: every objective against `reference` on every metric (the paired table),
@@ -144,7 +143,7 @@ def comparisons(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
             batched = METRIC_INFO[metric].timing and len(independent(part)) < len(part)
             pairs = [(o, reference) for o in table.columns] if reference in table.columns else []
             if metric in headline:
-                trained = sorted(o for o in table.columns if o not in (reference, ORACLE))
+                trained = sorted(o for o in table.columns if o != reference and not untrained(o))
                 pairs += list(itertools.combinations(trained, 2))
             family += [r for o, ref in pairs if (r := _compare(dataset, metric, table, o, ref, batched))]
         frame = pd.DataFrame(family, columns=list(PAIRED_COLUMNS))
@@ -155,7 +154,7 @@ def comparisons(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFra
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(PAIRED_COLUMNS))
 
 
-def paired(summary: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+def paired(summary: pd.DataFrame, reference: str = REFERENCE_OBJECTIVE) -> pd.DataFrame:
     """Every objective against `reference` per dataset and metric (the rows of `comparisons` the
     paired table shows), its call made within the dataset's whole family."""
     pairs = comparisons(summary, reference)
@@ -169,7 +168,7 @@ def time_to_reach(curves: pd.DataFrame) -> pd.DataFrame:
     X is the worst final value among the trained objectives' seeds, so every run has an entry.
     Non-finite values (a run that diverged) are left out; a run with none has no entry.
     Columns: dataset, schedule, metric, target, objective, seed, seconds."""
-    trained = curves[(curves.objective != "oracle") & np.isfinite(curves.value.astype(float))]
+    trained = curves[~curves.objective.map(untrained) & np.isfinite(curves.value.astype(float))]
     out = []
     for (dataset, schedule, metric), part in trained.groupby(["dataset", "schedule", "metric"], sort=False):
         last = part.sort_values("step").groupby(["objective", "seed"]).value.last()

@@ -19,7 +19,8 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from ..errors import ArtefactError  # noqa: E402
-from ..spec.grid import ORACLE, runs  # noqa: E402
+from ..spec.grid import runs, untrained  # noqa: E402
+from ..spec.rows import DATA  # noqa: E402
 from ..io import load_torch  # noqa: E402
 from ..spec.layout import COMPLETIONS, SAMPLE, Layout  # noqa: E402
 from ..spec.metric_info import METRIC_INFO, QUALITY  # noqa: E402
@@ -77,7 +78,7 @@ def _grid(rows: list, cols: list, width: float = 3.3, height: float = 2.8):
 def convergence(curves: pd.DataFrame) -> Picture:
     """One panel per dataset × schedule: the probe against training seconds, a line per objective."""
     values = curves.value.astype(float)
-    trained = curves[(curves.objective != ORACLE) & np.isfinite(values) & (values > 0)]  # log axes; diverged runs out
+    trained = curves[~curves.objective.map(untrained) & np.isfinite(values) & (values > 0)]  # log axes; diverged runs out
     if trained.empty:
         return empty("no finite training curve (curve.csv) to draw")
     datasets, schedules = list(dict.fromkeys(trained.dataset)), list(dict.fromkeys(trained.schedule))
@@ -148,7 +149,7 @@ def quality_vs_cost(agg: pd.DataFrame) -> Picture:
 
 def fisher(agg: pd.DataFrame) -> Picture:
     """Per dataset, each objective's Fisher divergence per schedule as a point with its interval (log axis)."""
-    part = agg[(agg.metric == "fisher_divergence") & (agg.status == "ok") & (agg.objective != ORACLE)]
+    part = agg[(agg.metric == "fisher_divergence") & (agg.status == "ok") & ~agg.objective.map(untrained)]
     if part.empty:
         return empty("no Fisher divergence (it needs a synthetic dataset and a trained objective)")
     datasets = list(dict.fromkeys(part.dataset))
@@ -189,7 +190,7 @@ def mode_weights(config: dict, results, datasets: dict) -> Picture:
         if ds.mixture is None or ds.mixture.n_groups > 8:
             continue
         candidates = [r for r in valid if r.dataset == dataset]
-        preferred = [r for r in candidates if r.objective == ORACLE] or candidates
+        preferred = [r for r in candidates if untrained(r.objective)] or candidates
         for run in preferred:
             for sampler in chosen:
                 x = load_samples(layout, run.fields(), sampler)
@@ -221,7 +222,7 @@ def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> Pic
                              squeeze=False)
     keys = ["objective", "schedule", "seed"]
     for i, (dataset, ds) in enumerate(datasets.items()):
-        part = summary[(summary.dataset == dataset) & ~summary.objective.isin([ORACLE, "data"])]
+        part = summary[(summary.dataset == dataset) & ~summary.objective.map(untrained) & (summary.objective != DATA)]
         metric = next((m for m in QUALITY if ((part.metric == m) & (part.status == "ok")).any()), None)
         for j, sampler in enumerate(samplers):
             ax = axes[i][j]

@@ -21,11 +21,11 @@ from markupsafe import Markup
 from . import export
 from . import figures as figs
 from . import scaling as scaling_report
-from .aggregate import CURVE_COLUMNS, REFERENCE, aggregate, comparisons, fmt, fmt_interval, time_to_reach
+from .aggregate import REFERENCE_OBJECTIVE, aggregate, comparisons, fmt, fmt_interval, time_to_reach
 from ..spec.config import dataset_params, has_grid
 from .damage import read_metrics
-from ..spec.rows import DATA, MODEL, ROW_COLUMNS
-from ..spec.grid import ORACLE, metric_files, runs
+from ..spec.rows import CURVES_COLUMNS, DATA, MODEL, ROW_COLUMNS
+from ..spec.grid import metric_files, runs, untrained
 from ..io import provenance, save_bytes, save_text
 from .intervals import mean_interval
 from ..spec.layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, OVERALL, PAIRED,
@@ -49,14 +49,14 @@ def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]
 
 
 def collect_curves(config: dict, results: str | Path) -> pd.DataFrame:
-    """Every run's curve.csv in one table (columns: CURVE_COLUMNS); runs without one are left out."""
+    """Every run's curve.csv in one table (columns: CURVES_COLUMNS); runs without one are left out."""
     layout = Layout(results, config["name"])
     tables = []
     for run in runs(config)[0]:
         path = layout.path(CURVE, **run.fields())
         if path.exists() and path.stat().st_size:
             tables.append(pd.read_csv(path).assign(**run.fields()))
-    return pd.concat(tables)[list(CURVE_COLUMNS)] if tables else pd.DataFrame(columns=list(CURVE_COLUMNS))
+    return pd.concat(tables)[list(CURVES_COLUMNS)] if tables else pd.DataFrame(columns=list(CURVES_COLUMNS))
 
 
 def _html_table(frame: pd.DataFrame, index: bool = True, float_format=None) -> Markup:
@@ -187,7 +187,7 @@ def _methods_with_the_exact_score(part: pd.DataFrame) -> tuple[list[tuple[str, s
     """The oracle's mean per conditioning method (best first) over the cells every method ran in, and
     how many cells those are; nothing with fewer than two methods, so the gap is the method's own error."""
     cells = {}  # (schedule, sampler, mask) -> method -> estimate
-    for r in part[(part.objective == ORACLE) & (part.status == "ok")].itertuples():
+    for r in part[part.objective.map(untrained) & (part.status == "ok")].itertuples():
         sampler, method, mask = r.sampler.split("/")
         cells.setdefault((r.schedule, sampler, mask), {})[method] = r.estimate
     methods = set().union(*cells.values()) if cells else set()
@@ -244,7 +244,7 @@ def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, lis
     layout = Layout(results, config["name"])
     summary, absent = collect(config, results)
     agg, tests, curves = aggregate(summary), comparisons(summary), collect_curves(config, results)
-    pairs, reach, across = tests[tests.reference == REFERENCE], time_to_reach(curves), overall(summary)
+    pairs, reach, across = tests[tests.reference == REFERENCE_OBJECTIVE], time_to_reach(curves), overall(summary)
     for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES), (across, OVERALL)):
         _save_csv(frame, layout.path(name))
     scaling = scaling_report.read(layout) if "scaling" in config else None  # (cells, slopes)

@@ -12,9 +12,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..spec.layout import Layout  # noqa: E402
+from .aggregate import REFERENCE_OBJECTIVE  # noqa: E402  the ratios' denominator: no derivative of the network at all
 from ..spec.rows import SCALING_COLUMNS as COLUMNS, SLOPE_COLUMNS  # noqa: E402
 
-REFERENCE = "dsm"  # the ratios' denominator: no derivative of the network at all
 
 
 def read(layout: Layout) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -31,9 +31,9 @@ def ratios(rows: pd.DataFrame) -> pd.DataFrame:
     """Each objective's seconds_per_step divided by DSM's at the same device and d (columns: objectives)."""
     ok = rows[rows.status == "ok"].pivot_table(index=["device", "dim"], columns="objective",
                                                values="seconds_per_step", aggfunc="first")
-    if REFERENCE not in ok:
+    if REFERENCE_OBJECTIVE not in ok:
         return pd.DataFrame()
-    return ok.drop(columns=REFERENCE).div(ok[REFERENCE], axis=0).add_suffix(f"/{REFERENCE}")
+    return ok.drop(columns=REFERENCE_OBJECTIVE).div(ok[REFERENCE_OBJECTIVE], axis=0).add_suffix(f"/{REFERENCE_OBJECTIVE}")
 
 
 def _loglog(rows: pd.DataFrame, y: str, label: str):

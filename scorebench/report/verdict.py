@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .aggregate import ORACLE, REFERENCE, fmt, fmt_interval, headline_metrics, replicates, wide
+from ..spec.grid import untrained
+from .aggregate import REFERENCE_OBJECTIVE, fmt, fmt_interval, headline_metrics, replicates, wide
 from .intervals import FAMILY_ERROR, Estimate, exponentiated, holm, mean_interval, mean_of_means
 from ..spec.metric_info import METRIC_INFO, QUALITY
 
@@ -66,7 +67,7 @@ def _ok(summary: pd.DataFrame, dataset: str, metric: str) -> pd.DataFrame:
 def _shared(summary: pd.DataFrame, dataset: str, metric: str) -> dict[str, Cell]:
     """Per objective: per seed the mean over the cells every trained objective has, then over seeds."""
     table = wide(_ok(summary, dataset, metric))
-    trained = [o for o in table.columns if o != ORACLE]
+    trained = [o for o in table.columns if not untrained(o)]
     shared = table.dropna(subset=trained)
     log = METRIC_INFO[metric].log_scale
     cells = {}
@@ -102,7 +103,7 @@ def versus(tests: pd.DataFrame, dataset: str, metric: str, a: str, b: str) -> tu
 def _mark(cells: dict[str, Cell], tests: pd.DataFrame, dataset: str, metric: str) -> None:
     """Mark the leader *best* when every paired test against it is resolved in its favour, else the
     leader and every objective it is not resolved from *tied* (nothing with n < 2)."""
-    ranked = {o: c for o, c in cells.items() if o != ORACLE and math.isfinite(c.estimate)}
+    ranked = {o: c for o, c in cells.items() if not untrained(o) and math.isfinite(c.estimate)}
     if len(ranked) < 2 or any(c.n < 2 or not math.isfinite(c.low) for c in ranked.values()):
         return
     info = METRIC_INFO[metric]
@@ -123,9 +124,9 @@ def _mark(cells: dict[str, Cell], tests: pd.DataFrame, dataset: str, metric: str
 
 def _step_cost(tests: pd.DataFrame, dataset: str) -> dict[str, Cell]:
     """Training seconds relative to DSM's: the paired ratio of `train_seconds` (all runs take the same steps)."""
-    part = tests[(tests.dataset == dataset) & (tests.metric == "train_seconds") & (tests.reference == REFERENCE)
-                 & (tests.objective != ORACLE)]
-    return {r.objective: Cell(1.0, 1.0, 1.0, int(r.n_seeds), label="1 (the reference)") if r.objective == REFERENCE
+    part = tests[(tests.dataset == dataset) & (tests.metric == "train_seconds") & (tests.reference == REFERENCE_OBJECTIVE)
+                 & ~tests.objective.map(untrained)]
+    return {r.objective: Cell(1.0, 1.0, 1.0, int(r.n_seeds), label="1 (the reference)") if r.objective == REFERENCE_OBJECTIVE
             else Cell(r.estimate, r.ci_low, r.ci_high, int(r.n_seeds), "paired") for r in part.itertuples()}
 
 
@@ -165,7 +166,7 @@ def _ratio_text(e: Estimate, ratio: bool) -> str:
 def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
     """The ten-second answer for a dataset: the winner per headline metric and by how much against the
     runner-up (paired, with interval), or what is not resolved, then the step cost against DSM."""
-    trained = {o for _, _, cells in columns for o in cells if o != ORACLE}
+    trained = {o for _, _, cells in columns for o in cells if not untrained(o)}
     if len(trained) < 2:
         return f"{dataset}: {len(trained)} trained objective{'' if len(trained) == 1 else 's'} " \
                f"({', '.join(sorted(trained)) or 'none finished'}): nothing to rank."
@@ -174,7 +175,7 @@ def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
     for name, metric, cells in columns:
         if metric is None:
             continue
-        ranked = {o: c for o, c in cells.items() if o != ORACLE}
+        ranked = {o: c for o, c in cells.items() if not untrained(o)}
         best = next((o for o, c in ranked.items() if c.mark == "best"), None)
         n = min((c.n for c in ranked.values()), default=0)
         if best:
@@ -191,7 +192,7 @@ def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
     parts = [f"{best} best on " + ", ".join(won) for best, won in wins.items()] + parts
     cost = next((cells for name, _, cells in columns if name == COST), {})
     if costs := [f"{o} {fmt(c.estimate)}×" for o, c in sorted(cost.items(), key=lambda kv: kv[1].estimate)
-                 if o != REFERENCE]:
+                 if o != REFERENCE_OBJECTIVE]:
         parts.append("step cost vs DSM: " + ", ".join(costs))
     return f"{dataset}: " + ("; ".join(parts) if parts else "no metric finished") + "."
 
@@ -201,7 +202,7 @@ def verdict(summary: pd.DataFrame, tests: pd.DataFrame, reach: pd.DataFrame) -> 
     out = []
     for dataset in dict.fromkeys(summary[summary.objective != "data"].dataset):
         columns = leaderboard(summary, tests, reach, dataset)
-        objectives = sorted({o for _, _, cells in columns for o in cells}, key=lambda o: (o == ORACLE, o))
+        objectives = sorted({o for _, _, cells in columns for o in cells}, key=lambda o: (untrained(o), o))
         table = pd.DataFrame({t: dict(cells) for t, _, cells in columns}, index=objectives)
         out.append((dataset, table, line(dataset, columns, tests)))
     return out
@@ -223,13 +224,13 @@ def overall(summary: pd.DataFrame) -> pd.DataFrame:
         for metric in headline_metrics(rows.metric):
             part = rows[rows.metric == metric]
             table = wide(part)
-            if REFERENCE not in table.columns:
+            if REFERENCE_OBJECTIVE not in table.columns:
                 continue
             headline = TITLES.get(metric, QUALITY_TITLE)
             for objective in table.columns:
-                if objective in (REFERENCE, ORACLE):
+                if objective == REFERENCE_OBJECTIVE or untrained(objective):
                     continue
-                units, poi = replicates(table, objective, REFERENCE, metric, batched=False)
+                units, poi = replicates(table, objective, REFERENCE_OBJECTIVE, metric, batched=False)
                 if len(units):
                     groups.setdefault((objective, headline), []).append((dataset, metric, units, poi))
     out, lower_is_better = [], []

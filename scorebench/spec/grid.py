@@ -17,7 +17,6 @@ from ..errors import ConfigError
 from .layout import DATA_METRICS, MODEL_METRICS
 from .metric_info import summary_metrics
 
-ORACLE = "oracle"
 
 
 @dataclass(frozen=True)
@@ -136,6 +135,12 @@ def conditional_cases(config: dict, run: RunSpec, sampler: str) -> list[tuple[st
                 ok, reason = False, f"sampler {sampler} has no steps to replace the observed coordinates in"
             cases.append((mask, method, ok, reason))
     return cases
+
+
+def untrained(objective: str) -> bool:
+    """Whether `objective` is trained by nothing (the exact score: its kind's `trains` fact), so it is
+    compared, never ranked; False for names that are no objective kind (the `data` baseline rows)."""
+    return objective in catalog.OBJECTIVES and not catalog.OBJECTIVES.get(objective).trains
 
 
 def check_run(config: dict, run: RunSpec) -> None:

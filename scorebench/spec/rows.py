@@ -36,3 +36,7 @@ def read_rows(path: str | Path) -> list[dict]:
 SCALING_COLUMNS = ("objective", "dim", "device", "seconds_per_step", "seconds_iqr", "peak_memory_bytes", "memory_method",
            "repeats", "batch_size", "width", "status", "detail")
 SLOPE_COLUMNS = ("objective", "device", "slope", "slope_over_ssm", "dims_fitted")
+
+# a run's curve.csv (the truth probe against training seconds), and curves.csv (every run's, with its run)
+RUN_CURVE_COLUMNS = ("step", "train_seconds", "metric", "value")
+CURVES_COLUMNS = ("dataset", "objective", "schedule", "seed", *RUN_CURVE_COLUMNS)

@@ -17,7 +17,7 @@ from scorebench.errors import ConfigError, DataError
 from scorebench.spec.settings import EvaluateConfig
 from scorebench.core.fidelity import (URL_INCEPTION_V3, build_extractor, features, fidelity, load_reference, raw,
                                  reference_statistics, save_reference, to_uint8_rgb)
-from scorebench.jobs.reference import build_reference, sample_scores
+from scorebench.jobs.reference import build_reference, sample_fidelity
 
 F64 = torch.float64
 
@@ -201,12 +201,12 @@ def test_a_reference_built_for_other_settings_is_refused_not_reused(tmp_path):
     cfg = EvaluateConfig.from_dict(config["evaluate"])
     ref = build_reference(config, "toy", cfg, tmp_path)
     x = build_dataset("toy", {"kind": "ncsn_toy", "seed": 1}).test[:200]
-    assert sample_scores(config, "toy", cfg, x, tmp_path, seed=0)["fid"] < 1  # the same settings: accepted
+    assert sample_fidelity(config, "toy", cfg, x, tmp_path, seed=0)["fid"] < 1  # the same settings: accepted
     assert len(ref["baseline"]["fid"]) == 2 and max(ref["baseline"]["fid"]) < 1
     for changed in ({**config, "datasets": {"toy": {"kind": "ncsn_toy", "seed": 2}}},
                     {**config, "evaluate": {**config["evaluate"], "reference_samples": 400}}):
         with pytest.raises(DataError, match="built for other dataset or feature settings"):
-            sample_scores(changed, "toy", EvaluateConfig.from_dict(changed["evaluate"]), x, tmp_path, seed=0)
+            sample_fidelity(changed, "toy", EvaluateConfig.from_dict(changed["evaluate"]), x, tmp_path, seed=0)
 
 
 def test_unknown_feature_space_is_refused_by_name():

@@ -22,7 +22,7 @@ from scorebench.spec.layout import (
     METRICS,
     OVERALL,
     PAIRED,
-    REFERENCE,
+    FID_REFERENCE,
     REPORT,
     RESULTS,
     SCALING,
@@ -138,7 +138,7 @@ def model_files(wildcards):
 
 
 # the dataset's FID/KID reference, an input of its sampling jobs when the benchmark computes FID or KID
-REFERENCE_INPUT = [LAYOUT.pattern(REFERENCE)] if FIDELITY else []
+REFERENCE_INPUT = [LAYOUT.pattern(FID_REFERENCE)] if FIDELITY else []
 
 
 def group_params(wildcards):

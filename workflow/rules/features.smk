@@ -2,7 +2,7 @@
 # classifier whose features they are is trained by the first job that needs it, under a lock).
 rule reference:
     output:
-        reference=LAYOUT.pattern(REFERENCE),
+        reference=LAYOUT.pattern(FID_REFERENCE),
         rows=LAYOUT.pattern(METRICS, name=DATA_METRICS),
     log:
         log_path("features", "{dataset}/reference"),
