@@ -65,6 +65,7 @@ PARAMETERS = {
     "dim": "data dimension",
     "dims": "data dimensions timed",
     "distribution": "law of the projection vectors",
+    "discretisation": "time: a uniform grid in t; sigma: Karras et al.'s σ/α levels (ρ = 7), data-prediction steps",
     "divergence": "PF-ODE divergence: exact up to exact_divergence_max_dim, Hutchinson above (auto)",
     "ema": "EMA decay of the weights that are evaluated",
     "emb": "width of the noise-level embedding",
@@ -99,6 +100,7 @@ PARAMETERS = {
     "radius": "radius of the circle",
     "reference_samples": "training rows in the FID/KID reference statistics",
     "repeats": "interleaved timing rounds (the median is kept)",
+    "rho": "ρ: σ(t)^{1/ρ} is linear in t (Karras et al.'s 7)",
     "root": "local directory holding the data (never downloaded)",
     "rtol": "relative tolerance of the adaptive solver",
     "scale": "overall size of the curve",
@@ -116,6 +118,7 @@ PARAMETERS = {
     "step_size": "Langevin step size",
     "steps": "steps",
     "train.steps": "training steps",
+    "samplers.ode.steps": "grid times of a fixed-grid method (euler, midpoint, rk4, …); adaptive methods ignore it",
     "steps_per_level": "Langevin steps per noise level",
     "sw_projections": "random directions of the sliced Wasserstein distance",
     "vectorized": "true: batched Jacobian trace; false: one backward pass per dimension; auto: the loop at d = 1 only",
@@ -145,7 +148,7 @@ def summaries(source: str) -> dict[str, str]:
             if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Attribute) and deco.func.attr == "register"
                     and deco.args and isinstance(deco.args[0], ast.Constant)):
                 doc = (ast.get_docstring(node) or "").split("\n\n")[0].replace("\n", " ").strip()
-                out[deco.args[0].value] = re.split(r"(?<=[.;])\s", doc, maxsplit=1)[0].rstrip(";.") + "."
+                out[deco.args[0].value] = re.split(r"(?<=[.;])(?<!et al\.)(?<!eq\.)(?<!Alg\.)\s", doc, maxsplit=1)[0].rstrip(";.") + "."
     return out
 
 
