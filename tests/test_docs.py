@@ -213,3 +213,28 @@ def test_a_runnable_command_parses(page, line, tmp_path):
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
     done = subprocess.run(words, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{page}: `{' '.join(words)}` failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+
+
+def test_ksd_is_the_documented_formula():
+    """outputs.md's KSD²: the mean over i ≠ j of the Stein kernel, its kernel derivatives by autograd."""
+    import torch
+
+    from scorebench.core.metrics import kernel_stein_discrepancy
+    from scorebench.core.mixture import GaussianMixture
+
+    mix = GaussianMixture([[0.0, 1.0], [2.0, -1.0]], [[1.0, 0.5], [0.7, 0.7]], [0.4, 0.6])
+    x = torch.randn(7, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    s = mix.score(x)
+    h2 = torch.pdist(x).pow(2).median()
+
+    def k(a, b):
+        return (1 + (a - b).pow(2).sum() / h2) ** -0.5
+
+    pairs = []
+    for i in range(7):
+        for j in range(7):
+            if i != j:
+                grad_x = torch.autograd.functional.jacobian(lambda a: k(a, x[j]), x[i])
+                hess = torch.autograd.functional.hessian(lambda z: k(z[:2], z[2:]), torch.cat([x[i], x[j]]))
+                pairs.append(k(x[i], x[j]) * s[i] @ s[j] + grad_x @ (s[j] - s[i]) + hess[:2, 2:].trace())
+    assert kernel_stein_discrepancy(x, mix.score)[0] == pytest.approx(float(sum(pairs) / len(pairs)), rel=1e-10)

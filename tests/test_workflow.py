@@ -130,7 +130,7 @@ def test_summary_has_a_row_per_run_sampler_and_metric(tiny):
         rows = df[(df.objective == run.objective) & (df.schedule == run.schedule)]
         for sampler in config["samplers"]:
             part = rows[rows.sampler == sampler]
-            assert set(part.metric) == {"sample_seconds", "nfe", "mode_weight_tv", "sliced_wasserstein", "fid", "kid"}, \
+            assert set(part.metric) == {"sample_seconds", "nfe", "mode_weight_tv", "sliced_wasserstein", "c2st", "ksd", "fid", "kid"}, \
                 (run, sampler)
             expected = "ok" if sample_compatible(config, run, sampler)[0] else "skipped"  # the grid keeps its shape
             assert (part.status == expected).all(), part

@@ -251,21 +251,22 @@ def ode_velocity(score, process, x, t):
 
 @SAMPLERS.register("ode")
 class ProbabilityFlowODE(Sampler):
-    """Probability-flow ODE from t = 1 to eps with an adaptive torchdiffeq solver (default dopri5)."""
+    """Probability-flow ODE from t = 1 to eps by a torchdiffeq solver, adaptive (default dopri5, its own steps)
+    or fixed-grid (euler, midpoint, rk4, …) on a uniform grid of `steps` times."""
 
     continuous = True
     stepped = False
 
     def __init__(self, rtol: SCALE = 1e-5, atol: SCALE = 1e-5, method: Annotated[str, OneOf(*ODE_METHODS)] = "dopri5",
-                 denoise: bool = True):
-        self.rtol, self.atol, self.method, self.denoise = float(rtol), float(atol), method, denoise
+                 steps: Annotated[int, Range(2)] = 50, denoise: bool = True):
+        self.rtol, self.atol, self.method, self.steps, self.denoise = float(rtol), float(atol), method, steps, denoise
 
     @property
     def batches_runs(self) -> bool:
         return not adaptive(self.method)
 
     def run(self, score, process, x, generator, check):
-        ts = torch.tensor([1.0, process.eps], dtype=x.dtype, device=x.device)
+        ts = (torch.tensor([1.0, process.eps]) if adaptive(self.method) else process.time_grid(self.steps)).to(x)
         try:
             x = solve_ode(lambda t, y: ode_velocity(score, process, y, t), x, ts, rtol=self.rtol, atol=self.atol,
                           method=self.method)
@@ -275,25 +276,87 @@ class ProbabilityFlowODE(Sampler):
         return self.final_denoise(score, process, x, ts[-1])
 
 
+DISCRETISATIONS = ("time", "sigma")
+RHO = 7.0  # Karras et al.'s ρ: σ-levels uniform in σ^{1/ρ}
+
+
+def sampling_times(process, steps: int, discretisation: str) -> torch.Tensor:
+    """Times 1 = t_0 > … > t_{steps−1} = eps: the process's uniform time grid ("time"), or the t of Karras
+    et al.'s σ levels (eq. 5, ρ = 7) in σ/α between its values at t = 1 and eps ("sigma")."""
+    if discretisation == "time":
+        return process.time_grid(steps)
+    ends = process.noise_to_signal(torch.tensor([1.0, process.eps], dtype=torch.float64)) ** (1 / RHO)
+    levels = torch.linspace(float(ends[0]), float(ends[1]), steps, dtype=torch.float64) ** RHO
+    return torch.tensor([1.0] + [process.time_of(float(s)) for s in levels[1:-1]] + [process.eps])
+
+
+def denoised(score, process, x, t):
+    """The data prediction x̂0 = E[x0 | x_t] = (x + σ² s(x, t)) / α (Tweedie)."""
+    alpha, sigma = process.marginal(t)
+    return (x + _bcast(sigma**2, x) * score(x, t)) / _bcast(alpha, x)
+
+
 @SAMPLERS.register("heun")
 class Heun(Sampler):
-    """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1), Euler last step."""
+    """Heun's 2nd-order method on the probability-flow ODE (Karras et al. 2022, Alg. 1), Euler last step:
+    in t (`discretisation: time`), or on Karras' σ levels in the data-prediction form dx̃/dσ̃ = (x̃ − x̂0)/σ̃
+    with x̃ = x/α, σ̃ = σ/α (`sigma`)."""
 
     continuous = True
 
-    def __init__(self, steps: Annotated[int, Range(2)] = 50, denoise: bool = True):
-        self.steps, self.denoise = steps, denoise
+    def __init__(self, steps: Annotated[int, Range(2)] = 50,
+                 discretisation: Annotated[str, OneOf(*DISCRETISATIONS)] = "time", denoise: bool = True):
+        self.steps, self.discretisation, self.denoise = steps, discretisation, denoise
 
     def run(self, score, process, x, generator, check):
-        times = process.time_grid(self.steps)
+        times = sampling_times(process, self.steps, self.discretisation)
+        step = self._sigma_step if self.discretisation == "sigma" else self._time_step
         for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
-            dt = t_next - t
-            d = ode_velocity(score, process, x, t)
-            x_euler = x + dt * d
-            if i < len(times) - 2:
-                x = x + dt * 0.5 * (d + ode_velocity(score, process, x_euler, t_next))
-            else:
-                x = x_euler
+            x = step(score, process, x, t, t_next, last=i == len(times) - 2)
+            x = check(x, i, t_next)
+        return self.final_denoise(score, process, x, times[-1])
+
+    @staticmethod
+    def _time_step(score, process, x, t, t_next, last):
+        dt = t_next - t
+        d = ode_velocity(score, process, x, t)
+        x_euler = x + dt * d
+        return x_euler if last else x + dt * 0.5 * (d + ode_velocity(score, process, x_euler, t_next))
+
+    @staticmethod
+    def _sigma_step(score, process, x, t, t_next, last):
+        (alpha, sigma), (alpha_next, sigma_next) = process.marginal(t), process.marginal(t_next)
+        level, level_next = sigma / alpha, sigma_next / alpha_next
+        y = x / alpha
+        d = (y - denoised(score, process, x, t)) / level
+        y_euler = y + (level_next - level) * d
+        if not last:
+            d_next = (y_euler - denoised(score, process, alpha_next * y_euler, t_next)) / level_next
+            y_euler = y + (level_next - level) * 0.5 * (d + d_next)
+        return alpha_next * y_euler
+
+
+@SAMPLERS.register("dpmpp_2m")
+class DPMSolverPP2M(Sampler):
+    """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2), multistep in λ = log(α/σ) on the data prediction x̂0 from
+    the score: x' = (σ'/σ) x − α' (e^{−h} − 1) D, D = x̂0 (first step), then (1 + 1/2r) x̂0 − (1/2r) x̂0_prev."""
+
+    continuous = True
+
+    def __init__(self, steps: Annotated[int, Range(2)] = 50,
+                 discretisation: Annotated[str, OneOf(*DISCRETISATIONS)] = "sigma", denoise: bool = True):
+        self.steps, self.discretisation, self.denoise = steps, discretisation, denoise
+
+    def run(self, score, process, x, generator, check):
+        times = sampling_times(process, self.steps, self.discretisation)
+        previous, h_previous = None, None
+        for i, (t, t_next) in enumerate(zip(times[:-1], times[1:])):
+            (alpha, sigma), (alpha_next, sigma_next) = process.marginal(t), process.marginal(t_next)
+            h = torch.log(alpha_next / sigma_next) - torch.log(alpha / sigma)
+            now = denoised(score, process, x, t)
+            d = now if previous is None else now + (now - previous) * (h / (2 * h_previous))
+            x = (sigma_next / sigma) * x - alpha_next * torch.expm1(-h) * d
+            previous, h_previous = now, h
             x = check(x, i, t_next)
         return self.final_denoise(score, process, x, times[-1])
 

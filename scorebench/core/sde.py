@@ -211,6 +211,29 @@ class NCSN(VE):
         return self.level_times()
 
 
+@PROCESSES.register("edm")
+class EDM(VE):
+    """Karras et al. (2022)'s σ-schedule as a VE process: σ(t) = (σ_min^{1/ρ} + t (σ_max^{1/ρ} − σ_min^{1/ρ}))^ρ,
+    α = 1, g² = dσ²/dt; t ∈ [0, 1], so a uniform time grid is EDM's σ discretisation (eq. 5)."""
+
+    def __init__(self, sigma_min: SCALE = 0.002, sigma_max: float | str = "auto", rho: SCALE = 7.0, train=None):
+        super().__init__(sigma_min, sigma_max, train)
+        self.rho, self.eps = float(rho), 0.0
+
+    def _root(self, t):
+        """σ(t)^{1/ρ}, linear in t."""
+        low = self.sigma_min ** (1 / self.rho)
+        return low + t * (self.sigma_max ** (1 / self.rho) - low)
+
+    def marginal_std(self, t):
+        return self._root(t) ** self.rho
+
+    def diffusion(self, t):
+        """√(dσ²/dt) = √(2ρ σ(t)^{2 − 1/ρ} (σ_max^{1/ρ} − σ_min^{1/ρ}))."""
+        slope = self.sigma_max ** (1 / self.rho) - self.sigma_min ** (1 / self.rho)
+        return torch.sqrt(2 * self.rho * slope * self._root(t) ** (2 * self.rho - 1))
+
+
 @PROCESSES.register("vp")
 class VP(NoiseProcess):
     """Variance preserving (DDPM limit): β(t) linear, α = exp(−½∫β), σ = √(1 − α²)."""

@@ -24,7 +24,7 @@ from ..spec.rows import DATA, MODEL, row
 from ..spec.layout import MODEL_FILE, RESULTS, SAMPLE, Layout
 from ..core.likelihood import bits_per_dim, log_likelihood
 from ..spec.metric_info import METRIC_INFO, metric_names as info_names, summary_metrics, timing_detail
-from ..core.metrics import fisher_divergence, mode_weight_tv, sliced_wasserstein
+from ..core.metrics import c2st, fisher_divergence, kernel_stein_discrepancy, mode_weight_tv, sliced_wasserstein
 from ..core.oracle import OracleScore
 from .reference import build_reference, feature_net, needs_feature_net, sample_fidelity
 from ..spec.settings import EvaluateConfig
@@ -110,6 +110,19 @@ def _sliced_wasserstein(drawn: Drawn) -> tuple[float, str]:
     ref = drawn.dataset.mixture.sample(len(x), torch.Generator().manual_seed(seed_for(drawn.run, "reference")))
     sw = sliced_wasserstein(x, ref, n_projections=drawn.evaluate.sw_projections, generator=torch.Generator().manual_seed(0))
     return sw, f"vs {len(x)} fresh true samples"
+
+
+@sample_metric("c2st")
+def _c2st(drawn: Drawn) -> tuple[float, str]:
+    x = drawn.samples
+    ref = drawn.dataset.mixture.sample(len(x), torch.Generator().manual_seed(seed_for(drawn.run, "c2st reference")))
+    return c2st(x, ref, generator=torch.Generator().manual_seed(0)), f"5-fold accuracy vs {len(x)} fresh true samples"
+
+
+@sample_metric("ksd")
+def _ksd(drawn: Drawn) -> tuple[float, str]:
+    value, null_std = kernel_stein_discrepancy(drawn.samples, drawn.dataset.mixture.score)
+    return value, f"IMQ kernel, exact score; std {null_std:.2g} under the true law"
 
 
 def seed_for(run: RunSpec, salt: str) -> int:

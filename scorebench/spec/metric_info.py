@@ -36,6 +36,8 @@ METRIC_INFO = {
     "nfe": MetricInfo("evaluations", True),
     "mode_weight_tv": MetricInfo("total variation", False, needs="synthetic"),
     "sliced_wasserstein": MetricInfo("data units", True, needs="synthetic", quality=2),
+    "c2st": MetricInfo("accuracy", False, needs="synthetic"),  # 0.5: the classifier cannot tell samples from truth
+    "ksd": MetricInfo("squared score units", False, needs="synthetic"),  # an unbiased U-statistic: may be negative near 0
     "fid": MetricInfo("squared feature units", True, quality=1),
     "kid": MetricInfo("squared feature units", False),  # an unbiased estimate: may be negative near 0
     "feature_accuracy": MetricInfo("fraction", False, lower_is_better=False, level="data"),

@@ -102,7 +102,7 @@ def _numbers(where: str, rows: list, width: int, what: str) -> None:
 
 def check_schedule(where: str, spec: dict) -> None:
     """σ_min < σ_max (a number or `auto`) and β_min < β_max."""
-    if spec["kind"] in ("ve", "ncsn"):
+    if spec["kind"] in ("ve", "ncsn", "edm"):
         top = spec["sigma_max"]
         if isinstance(top, str) and top != "auto":
             raise ConfigError(f"{where}.sigma_max: must be a number or auto (got {top!r})")
@@ -117,6 +117,10 @@ def process(spec: dict):
     if spec["kind"] in ("ve", "ncsn"):
         low, top = spec["sigma_min"], spec["sigma_max"]
         return None if isinstance(top, str) else (VE_EPS, lambda t: 0.0, lambda t: low * (top / low) ** t)
+    if spec["kind"] == "edm":
+        low, top, rho = spec["sigma_min"], spec["sigma_max"], spec["rho"]
+        return None if isinstance(top, str) else (
+            0.0, lambda t: 0.0, lambda t: (low ** (1 / rho) + t * (top ** (1 / rho) - low ** (1 / rho))) ** rho)
     b0, b1 = spec["beta_min"], spec["beta_max"]
 
     def log_alpha(t):

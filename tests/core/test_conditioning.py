@@ -62,11 +62,11 @@ CASES = [(schedule, sampler) for schedule in SCHEDULES for sampler in DEFAULT["s
 
 
 def inpaint(method: str, schedule: str, sampler: str, n: int, seed: int = 1):
-    """cond_* metrics of n completions of Y. On VE the reverse-time samplers get σ_max = 100: the
+    """cond_* metrics of n completions of Y. On VE and EDM the reverse-time samplers get σ_max = 100: the
     conditional's mean is 3.6, and VE's prior N(0, σ_max²) at the auto σ_max (≈ 16) moves 0.04–0.07 of
     mode mass by itself (measured: em, ode, heun), the prior error test_samplers isolates the same way.
     ALD keeps the auto σ_max its levels are designed around (at 100 its 10 levels are 5.6× apart)."""
-    far = SCHEDULES[schedule]["kind"] == "ve" and DEFAULT["samplers"][sampler]["kind"] != "ald"
+    far = SCHEDULES[schedule]["kind"] in ("ve", "edm") and DEFAULT["samplers"][sampler]["kind"] != "ald"
     spec = SCHEDULES[schedule] | ({"sigma_max": 100.0} if far else {})
     process = build_process(schedule, spec, REFEREE.sample(2000, torch.Generator().manual_seed(0)))
     draw = build_sampler(sampler, DEFAULT["samplers"][sampler])

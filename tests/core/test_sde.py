@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from scorebench.errors import ConfigError
-from scorebench.core.sde import NCSN, VE, VP, SubVP, build_process, max_pairwise_distance
+from scorebench.core.sde import EDM, NCSN, VE, VP, SubVP, build_process, max_pairwise_distance
 
-PROCESSES = [VE(sigma_min=0.01, sigma_max=50.0), VP(), SubVP(), NCSN(sigma_min=0.01, sigma_max=50.0, levels=10)]
+PROCESSES = [VE(sigma_min=0.01, sigma_max=50.0), VP(), SubVP(), NCSN(sigma_min=0.01, sigma_max=50.0, levels=10),
+             EDM(sigma_min=0.002, sigma_max=50.0)]
 
 
 @pytest.mark.parametrize("process", PROCESSES, ids=lambda p: p.kind)
@@ -25,7 +26,7 @@ def test_marginals_solve_the_moment_odes(process):
 def test_prior_matches_the_terminal_marginal():
     for p in PROCESSES:
         alpha, sigma = p.marginal(torch.tensor(1.0, dtype=torch.float64))
-        assert float(alpha) < 0.01 or p.kind in ("ve", "ncsn")
+        assert float(alpha) < 0.01 or p.kind in ("ve", "ncsn", "edm")
         assert abs(float(sigma) - p.prior_std) / p.prior_std < 0.01  # σ(1) is the prior's std within 1 %
 
 
@@ -77,3 +78,14 @@ def test_diffusion_integral_is_the_integral_of_g_squared(process):
     quad = torch.stack([torch.trapezoid(process.diffusion(a + (b - a) * s) ** 2, a + (b - a) * s) for a, b in zip(t_next, t)])
     # trapezoid with 2e4 panels on smooth integrands: relative error ~1e-9
     torch.testing.assert_close(process.diffusion_integral(t, t_next), quad, rtol=1e-6, atol=0)
+
+
+def test_edm_time_grid_is_karras_sigma_discretisation():
+    """A uniform t grid from 1 to 0 is Karras et al.'s eq. 5 σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,
+    from σ_max to σ_min exactly."""
+    p = build_process("edm", {"kind": "edm", "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0})
+    i = torch.arange(18, dtype=torch.float64)
+    karras = (80.0 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 80.0 ** (1 / 7))) ** 7
+    torch.testing.assert_close(p.marginal_std(torch.linspace(1, 0, 18, dtype=torch.float64)), karras, rtol=1e-12, atol=0)
+    torch.testing.assert_close(p.marginal_std(p.time_grid(18).double()), karras, rtol=1e-6, atol=0)  # the float32 grid
+    assert p.eps == 0.0 and p.prior_std == 80.0

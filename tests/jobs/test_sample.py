@@ -52,6 +52,9 @@ def test_oracle_rows_show_the_pitfall_and_the_exact_nll(results):
     langevin = rows(results, "toy/oracle/ncsn/seed0", "langevin")
     # n = 2000: binomial SE 0.009; measured 0.01 (annealed) and 0.31 (plain) with these settings
     assert ald["mode_weight_tv"]["value"] < 0.05 and langevin["mode_weight_tv"]["value"] > 0.15
+    # the same pitfall by the ground-truth metrics: C2ST's null std at 2 × 2000 points is 0.008, KSD's is in its detail
+    assert langevin["c2st"]["value"] - ald["c2st"]["value"] > 0.1 and langevin["ksd"]["value"] > ald["ksd"]["value"]
+    assert "std" in ald["ksd"]["detail"] and ald["c2st"]["unit"] == "accuracy"
     model = rows(results, "toy/oracle/vp/seed0", "model.oracle")
     assert abs(model["nll_gap_bits_per_dim"]["value"]) < 0.02 and model["fisher_divergence"]["value"] == 0
 

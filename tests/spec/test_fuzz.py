@@ -270,6 +270,10 @@ def contract_cases():
         yield "scaling", f"scaling.{key}={bad!r}", {**copy.deepcopy(BASE), "scaling": {**scaling, key: bad}}, f"scaling.{key}"
     for bad in ("bogus", "scipy_solver", "DOPRI5", 5, None):
         yield "solver", f"ode.method={bad!r}", _with(samplers__ode={"kind": "ode", "method": bad}), "samplers.ode.method"
+    for bad in ("karras", "SIGMA", 7):
+        yield "solver", f"heun.discretisation={bad!r}", _with(samplers__heun={"kind": "heun", "discretisation": bad}), \
+            "samplers.heun.discretisation"
+    yield "solver", "ode.steps=1", _with(samplers__ode={"kind": "ode", "method": "rk4", "steps": 1}), "samplers.ode.steps"
     for label, bad, where in [("unknown-text", "nope", ""), ("number", 5, ""), ("unknown-kind", {"kind": "nope"}, ".kind"),
                               ("no-kind", {"weights_path": "w.pt"}, ".kind"), ("unknown-key", {"kind": "raw", "junk": 1}, ".junk"),
                               ("path-number", {"kind": "inception", "weights_path": 3}, ".weights_path"),
@@ -414,7 +418,7 @@ def test_the_parse_knows_the_smallest_sigma_the_annealed_langevin_sampler_meets(
     from scorebench.core.sde import build_process
 
     for spec in ({"kind": "vp"}, {"kind": "subvp", "eps": 1e-2}, {"kind": "ve", "sigma_max": 7.0},
-                 {"kind": "ncsn", "sigma_max": 7.0, "sigma_min": 0.05}, {"kind": "vp", "beta_min": 1.0, "beta_max": 5.0}):
+                 {"kind": "edm", "sigma_max": 7.0}, {"kind": "ncsn", "sigma_max": 7.0, "sigma_min": 0.05}, {"kind": "vp", "beta_min": 1.0, "beta_max": 5.0}):
         process = build_process("s", spec)
         for ratio in (0.003, 0.01, 0.2):
             sigma = float(process.marginal(_level_times(process, 5, ratio))[1][-1])
