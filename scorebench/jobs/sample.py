@@ -15,7 +15,7 @@ import torch
 
 from ..spec.config import dataset_params, section
 from ..spec.catalog import dataset_info, is_image
-from ..core.classifier import load_digits_classifier
+from ..core.classifier import load_classifier
 from ..core.data import Dataset
 from ..errors import ArtefactError, ConfigError, ScorebenchError
 from ..spec.grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
@@ -276,9 +276,9 @@ def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, dev
     rows = [row(RunSpec(dataset, DATA, MODEL, k), MODEL, m, value, detail=base["detail"])
             for m in wanted for k, value in enumerate(base[m])]
     if needs_feature_net(config, dataset, cfg):
-        record = load_digits_classifier(feature_net(config, dataset, results))[1]
+        record = load_classifier(feature_net(config, dataset, results))[1]
         rows.append(row(run, MODEL, "feature_accuracy", record["test_accuracy"],
-                        detail=f"digits classifier on the {record['n_test']} test digits"))
+                        detail=f"{record['kind']} classifier on the {record['n_test']} test images"))
     return rows
 
 

@@ -220,7 +220,7 @@ def _conditional_section(agg: pd.DataFrame, figures: dict[str, bytes]) -> str:
     parts = ['<section id="conditional"><h2>Conditional generation (inpainting)</h2><p>Each test point is '
              "completed with the observed coordinates fixed; columns read <code>sampler/method/mask</code>. On "
              "synthetic data the completions are scored against the exact conditional (a mixture in closed form): "
-             "mode-weight total variation and sliced W₂ to fresh exact conditional samples; on images, the digits "
+             "mode-weight total variation and sliced W₂ to fresh exact conditional samples; on images, the feature "
              "classifier's label agreement between completion and original. Each cell: mean [95 % interval] over "
              "seeds of the mean over test points. The oracle's rows separate the method's own error (the exact score, "
              "so only the sampler and the conditioning method remain) from the trained score's.</p>"]

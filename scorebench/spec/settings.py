@@ -45,7 +45,7 @@ class EvaluateConfig:
     exact_divergence_max_dim: COUNT = 32
     sw_projections: COUNT = 256
     device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
-    features: str | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
+    features: str | dict = "auto"  # FID/KID feature space: auto, raw, classifier or {kind: inception, ...}
     reference_samples: COUNT = 10000  # train rows in the FID/KID reference statistics
     baseline_draws: COUNT = 5  # real-vs-real draws of synthetic data: the floor's spread
     kid_subsets: COUNT = 100
