@@ -119,6 +119,7 @@ PARAMETERS = {
     "step_size": "Langevin step size",
     "steps": "steps",
     "train.steps": "training steps",
+    "budget_seconds": "equal compute: training seconds per run, stopping before the step that would pass them (steps stays the cap; null: no budget)",
     "steps_per_level": "Langevin steps per noise level",
     "sw_projections": "random directions of the sliced Wasserstein distance",
     "test_fraction": "share of the samples held out as the test split (drawn with seed)",

@@ -282,6 +282,15 @@ def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, dev
     return rows
 
 
+def steps_detail(trained: dict) -> str:
+    """The training-time row's note on its steps: and, for a run under `train.budget_seconds`, that budget."""
+    budget = trained.get("budget_seconds")
+    if budget is None:
+        return f"{trained['steps']} steps"
+    ended = "stopped by" if trained.get("stopped_by_budget") else "all steps within"
+    return f"{trained['steps']} steps, {ended} a budget of {budget:g} s"
+
+
 def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device=None) -> list[dict]:
     """Rows that belong to the model: training time, Fisher divergence, NLL and its gap to the truth."""
     cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
@@ -294,7 +303,7 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device
     rows = []
     if "train_seconds" in names:
         rows.append(row(run, MODEL, "train_seconds", trained["train_seconds"],
-                        detail=timing_detail(trained.get("batched_with", 1), f"{trained['steps']} steps")))
+                        detail=timing_detail(trained.get("batched_with", 1), steps_detail(trained))))
     if "fisher_divergence" in names:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
                                generator=torch.Generator().manual_seed(seed_for(run, "fisher")))
