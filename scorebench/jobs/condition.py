@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..spec.catalog import dataset_info, is_image
-from ..core.classifier import load_digits_classifier
+from ..core.classifier import load_classifier
 from ..core.conditioning import build_mask, build_method, conditional_metrics, exact_conditional
 from ..spec.config import dataset_params, section
 from ..errors import ScorebenchError
@@ -59,7 +59,7 @@ def _run_rows(config, run, sampler, cases, results, device) -> list[dict]:
     score, dataset, process, trained = load_score(config, run, results, device)
     draw = build_sampler(sampler, config["samplers"][sampler])
     observations = dataset.test[: cond["observations"]]
-    classifier = (load_digits_classifier(feature_net(config, run.dataset, results), device)[0]
+    classifier = (load_classifier(feature_net(config, run.dataset, results), device)[0]
                   if "cond_label_agreement" in names else None)
     rows, kept = [], {}
     for mask_name, method_name, ok, reason in cases:

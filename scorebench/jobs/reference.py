@@ -1,7 +1,7 @@
 """FID/KID for a benchmark: which features a dataset uses, its cached reference, the real-vs-real floor.
 
 Every dataset is scored in one feature space (`evaluate.features`, default by dataset kind: raw
-coordinates for synthetic data, the digits classifier, Inception for natural images). Its reference
+coordinates for synthetic data, a classifier trained on a labelled dataset's train split, Inception for natural images). Its reference
 is `evaluate.reference_samples` rows of the train split, cached with n and seed; the baseline
 scores held-out real data (fresh draws of a synthetic distribution, else the test split) against
 it with the same n as the generated samples, so users see the floor that sampling noise sets.
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..spec import catalog
-from ..core.classifier import train_digits_classifier
+from ..core.classifier import train_classifier
 from ..spec.config import dataset_params
 from ..core.data import Dataset, build_dataset
 from ..errors import DataError, ScorebenchError
@@ -37,14 +37,14 @@ def feature_spec(config: dict, dataset: str, cfg) -> dict:
 
 
 def needs_feature_net(config: dict, dataset: str, cfg) -> bool:
-    """Whether the dataset's features come from a network this benchmark trains (the digits classifier)."""
-    return feature_spec(config, dataset, cfg)["kind"] == "digits_classifier"
+    """Whether the dataset's features come from a network this benchmark trains (a feature classifier)."""
+    return feature_spec(config, dataset, cfg)["kind"] == "classifier"
 
 
 def feature_net(config: dict, dataset: str, results) -> Path:
-    """The dataset's feature network (the digits classifier) under features/<dataset>/, trained by the
-    first job that needs it: a job that finds another training it waits on the lock and reads its file
-    (it depends on nothing in the config, so it is never trained again; delete it to retrain)."""
+    """The dataset's feature network (a classifier on its kind's train split) under features/<dataset>/,
+    trained by the first job that needs it: a job that finds another training it waits on the lock and
+    reads its file (it depends on the dataset's kind only, so it is never trained again; delete it to retrain)."""
     path = Layout(results, config["name"]).path(FEATURE_NET, dataset=dataset)
     if path.is_file():
         return path
@@ -52,14 +52,14 @@ def feature_net(config: dict, dataset: str, results) -> Path:
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.is_file():
-            train_digits_classifier(path, seed=SEED)
+            train_classifier(path, config["datasets"][dataset]["kind"], seed=SEED)
     return path
 
 
 def extractor_spec(config: dict, dataset: str, cfg, results) -> dict:
-    """The dataset's extractor entry with its files: the digits classifier is the one cached under features/."""
+    """The dataset's extractor entry with its files: a feature classifier is the one cached under features/."""
     spec = feature_spec(config, dataset, cfg)
-    if spec["kind"] == "digits_classifier":
+    if spec["kind"] == "classifier":
         spec.setdefault("path", str(feature_net(config, dataset, results)))
     return spec
 

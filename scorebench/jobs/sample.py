@@ -15,7 +15,7 @@ import torch
 
 from ..spec.config import dataset_params, section
 from ..spec.catalog import dataset_info, is_image
-from ..core.classifier import load_digits_classifier
+from ..core.classifier import load_classifier
 from ..core.data import Dataset
 from ..errors import ArtefactError, ConfigError, ScorebenchError
 from ..spec.grid import RunSpec, likelihood_compatible, sample_compatible, seed_batches
@@ -289,10 +289,19 @@ def baseline_rows(config: dict, dataset: str, results: str | Path = RESULTS, dev
     rows = [row(RunSpec(dataset, DATA, MODEL, k), MODEL, m, value, detail=base["detail"])
             for m in wanted for k, value in enumerate(base[m])]
     if needs_feature_net(config, dataset, cfg):
-        record = load_digits_classifier(feature_net(config, dataset, results))[1]
+        record = load_classifier(feature_net(config, dataset, results))[1]
         rows.append(row(run, MODEL, "feature_accuracy", record["test_accuracy"],
-                        detail=f"digits classifier on the {record['n_test']} test digits"))
+                        detail=f"{record['kind']} classifier on the {record['n_test']} test images"))
     return rows
+
+
+def steps_detail(trained: dict) -> str:
+    """The training-time row's note on its steps: and, for a run under `train.budget_seconds`, that budget."""
+    budget = trained.get("budget_seconds")
+    if budget is None:
+        return f"{trained['steps']} steps"
+    ended = "stopped by" if trained.get("stopped_by_budget") else "all steps within"
+    return f"{trained['steps']} steps, {ended} a budget of {budget:g} s"
 
 
 def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device=None) -> list[dict]:
@@ -307,7 +316,7 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device
     rows = []
     if "train_seconds" in names:
         rows.append(row(run, MODEL, "train_seconds", trained["train_seconds"],
-                        detail=timing_detail(trained.get("batched_with", 1), f"{trained['steps']} steps")))
+                        detail=timing_detail(trained.get("batched_with", 1), steps_detail(trained))))
     if "fisher_divergence" in names:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
                                generator=torch.Generator().manual_seed(seed_for(run, "fisher")))

@@ -1,7 +1,9 @@
-"""The training loop: Adam, EMA, periodic checkpoint + exact resume, NaN guard, CSV log.
+"""The training loop: Adam, EMA, periodic checkpoint + exact resume, NaN guard, CSV log, and an
+optional wall-clock budget (`train.budget_seconds`) for comparisons at equal compute.
 
 Resuming restores weights, EMA, optimiser and the random generator, so a run killed after a
-checkpoint and restarted ends with the same weights as one that never stopped (same device).
+checkpoint and restarted ends with the same weights as one that never stopped (same device); a
+budget-limited run stops at a step the clock decides, so only its steps up to that are reproducible.
 """
 from __future__ import annotations
 
@@ -116,7 +118,9 @@ def train(dataset: Dataset, objective: Objective, cfg: TrainConfig, members: lis
     objective (SSM's projections come from a generator of their own), so objectives compare paired.
     A member's `probe` is recorded on its EMA model at `curve_steps`, its time not counted;
     `train_seconds` is the batch's wall-clock shared equally among the members training in it (the
-    amortised cost of one run).
+    amortised cost of one run). With `cfg.budget_seconds`, members stop before the step that the
+    last one's cost says would take their `train_seconds` past it (`stopped_by_budget`, `steps` the
+    steps done, also the last row of train.csv): every objective then gets the same compute.
     """
     device = torch.device(cfg.device)
     states = [_load_checkpoint(m, device) for m in members]
@@ -169,7 +173,8 @@ class _Batch:
         label = ", ".join(r.member.run_spec.get("id", "train") for r in self.runs)
         progress = Progress(label, cfg.steps, self.step)
         clock = time.perf_counter()
-        while self.step < cfg.steps and self.runs:
+        spent = False  # the budget would be passed by one more step
+        while self.step < cfg.steps and self.runs and not spent:
             n, gens = len(self.runs), self.streams
             x0 = self.dataset.dequantize(data[randint(len(data), (n * cfg.batch_size,), gens, self.device)], gens)
             # the network's (members') process: the step's σ(t) is computed once for x_t and the network
@@ -197,6 +202,8 @@ class _Batch:
             now = time.perf_counter()
             for r in self.runs:
                 r.seconds += (now - clock) / n
+            if cfg.budget_seconds is not None:
+                spent = max(r.seconds for r in self.runs) + (now - clock) / n > cfg.budget_seconds
             clock = now
             progress.update(self.step, loss=sum(values) / len(values))
             if self.step in at:
@@ -205,13 +212,13 @@ class _Batch:
                     r.curve.append({"step": self.step, "train_seconds": round(r.seconds, 4), "metric": name,
                                     "value": probe(self._member(self.ema, k))})
                 clock = time.perf_counter()  # the probe's time is not training time
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps or spent:
                 for r, v in zip(self.runs, values):
                     r.rows.append({"step": self.step, "loss": v, "seconds": round(r.seconds, 4)})
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps and not spent:
                 self._checkpoint()
         for k in reversed(range(len(self.runs))):
-            self._finish(k, "ok")
+            self._finish(k, "ok", stopped_by_budget=spent)
         return [self.records[i] for i in range(len(self.records))]
 
     def _member(self, model: ScoreModel, k: int) -> ScoreModel:
@@ -241,12 +248,14 @@ class _Batch:
                         "seconds": r.seconds, "log": r.rows, "curve": r.curve}, r.out / "checkpoint.pt")
             write_csv(r.rows, LOG_COLUMNS, r.out / "train.csv")
 
-    def _finish(self, k: int, status: str, diverged_step: int | None = None, extra: float = 0.0) -> None:
+    def _finish(self, k: int, status: str, diverged_step: int | None = None, extra: float = 0.0,
+                stopped_by_budget: bool = False) -> None:
         """Write member k's record (its EMA weights, log and curve) and drop its checkpoint."""
         r = self.runs[k]
         r.seconds += extra
         rec = {
             "status": status, "diverged_step": diverged_step, "steps": self.step, "train_seconds": r.seconds,
+            "budget_seconds": self.cfg.budget_seconds, "stopped_by_budget": stopped_by_budget,
             "batched_with": self.model.members, "run": r.member.run_spec, "params": r.member.params,
             "process": r.member.process.spec(), "process_notes": r.member.process.notes, "net": self.cfg.net,
             "data_std": self.ema.data_std, "provenance": provenance(),

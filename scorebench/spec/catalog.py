@@ -8,6 +8,7 @@ component is one class in one module: its facts travel with it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from functools import lru_cache
 
@@ -74,12 +75,15 @@ def dataset_info(spec: dict) -> tuple[bool, int]:
     if facts.dim_param:
         default = components()["datasets"][spec["kind"]]["properties"][facts.dim_param]["default"]
         return facts.synthetic, spec.get(facts.dim_param, default)
+    if facts.shape_param:
+        return facts.synthetic, math.prod(spec[facts.shape_param])
     return facts.synthetic, facts.dim
 
 
 def is_image(spec: dict) -> bool:
     """Whether a dataset entry's samples are images (C, H, W), without loading it."""
-    return _loaded()["DATASETS"].get(spec["kind"]).image
+    facts = _loaded()["DATASETS"].get(spec["kind"])
+    return len(spec[facts.shape_param]) == 3 if facts.shape_param else facts.image
 
 
 def discrete(schedule_kind: str) -> bool:

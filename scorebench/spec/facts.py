@@ -13,6 +13,7 @@ class DatasetFacts:
     dim: int | None = None  # data dimension, when fixed
     dim_param: str | None = None  # else the parameter that gives it (its default from the parameter schema)
     dim_rows: str | None = None  # ... unless this list parameter is given: then the length of its rows
+    shape_param: str | None = None  # else the (required) parameter that gives each sample's shape: [d] or [C, H, W] (an image)
     features: str = "raw"  # the FID/KID feature space `evaluate.features: auto` picks
 
 

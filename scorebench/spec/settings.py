@@ -8,7 +8,7 @@ from typing import Annotated
 
 from ..errors import ConfigError
 from .config import settings
-from .registry import COUNT, SCALE, Length, OneOf, Range
+from .registry import COUNT, POSITIVE, SCALE, Length, OneOf, Range
 
 
 @dataclass
@@ -16,6 +16,9 @@ class TrainConfig:
     """The `train:` section of a benchmark config."""
 
     steps: COUNT = 2000
+    # equal compute: a member stops before the step that would take its training seconds past this
+    # (steps stays the cap; null: train every step)
+    budget_seconds: Annotated[float | None, POSITIVE] = None
     batch_size: COUNT = 256
     lr: SCALE = 1e-3
     ema: Annotated[float, Range(0, 1, high_open=True)] = 0.999
@@ -45,7 +48,7 @@ class EvaluateConfig:
     exact_divergence_max_dim: COUNT = 32
     sw_projections: COUNT = 256
     device: str = "cpu"  # where sampling and NLL run; the workflow asks for a GPU when this is cuda
-    features: str | dict = "auto"  # FID/KID feature space: auto, raw, digits_classifier or {kind: inception, ...}
+    features: str | dict = "auto"  # FID/KID feature space: auto, raw, classifier or {kind: inception, ...}
     reference_samples: COUNT = 10000  # train rows in the FID/KID reference statistics
     baseline_draws: COUNT = 5  # real-vs-real draws of synthetic data: the floor's spread
     kid_subsets: COUNT = 100

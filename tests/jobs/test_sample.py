@@ -95,7 +95,7 @@ def test_fid_and_kid_rows_sit_against_the_real_vs_real_floor(results):
     assert oracle["fid"]["value"] < 2 * floor["fid"]["value"] < dsm["fid"]["value"], (oracle, dsm, floor)
     assert "raw (standardised by the reference's mean and std) features, n=2000 vs 10000 train rows" in oracle["fid"]["detail"]
     digits = rows(results, "digits/data/-/seed0", "data")
-    assert digits["feature_accuracy"]["value"] >= 0.95 and "digits_classifier features" in digits["fid"]["detail"]
+    assert digits["feature_accuracy"]["value"] >= 0.95 and "digits classifier features" in digits["fid"]["detail"]
     assert rows(results, "digits/dsm/vp/seed0", "ode")["fid"]["status"] == "ok"
 
 

@@ -216,6 +216,38 @@ def test_a_diverging_member_leaves_the_batch_and_the_others_go_on(tmp_path):
         assert max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (seed, a, b)
 
 
+def test_a_budget_limited_ensemble_stops_within_its_budget_and_records_its_steps(tmp_path):
+    """train.budget_seconds: each objective's 2-seed ensemble on a 16-d mixture stops before the step that
+    would pass 1 s of training time per member (steps, 100,000, is never reached), its record and the last
+    row of train.csv say how many steps it took; exact's 16-direction trace makes its steps dearer than
+    DSM's, so it does fewer in the same budget (measured on the shared 2 cores, one thread: DSM 581, exact 191)."""
+    import pandas as pd
+
+    from scorebench.core.objectives import build_objective
+    from scorebench.jobs.trainer import Member, train
+    from scorebench.spec.settings import TrainConfig
+
+    config = cfgmod.validate({"name": "t", "datasets": {"g": {"kind": "gaussian_mixture", "dim": 16}},
+                              "objectives": ["exact", "dsm"], "schedules": {"vp": {"kind": "vp"}}})
+    dataset, process = prepare(config, RunSpec("g", "dsm", "vp", 0))
+    cfg = TrainConfig.from_dict({"steps": 100_000, "batch_size": 64, "budget_seconds": 1.0, "log_every": 100,
+                                 "net": {"kind": "mlp", "width": 32}})
+    steps = {}
+    for objective in ("dsm", "exact"):
+        members = [Member(seed, tmp_path / objective / str(seed), {"id": f"{objective}{seed}"}, process) for seed in (0, 1)]
+        for member, rec in zip(members, train(dataset, build_objective(objective), cfg, members)):
+            assert rec["status"] == "ok" and rec["stopped_by_budget"] and rec["budget_seconds"] == 1.0
+            assert 0.8 < rec["train_seconds"] <= 1.05 and 10 < rec["steps"] < 100_000, rec
+            last = pd.read_csv(member.out_dir / "train.csv").iloc[-1]
+            assert last.step == rec["steps"] and last.seconds == pytest.approx(rec["train_seconds"], abs=1e-3)
+            assert not (member.out_dir / "checkpoint.pt").exists()
+        steps[objective] = rec["steps"]
+    assert steps["exact"] < steps["dsm"], steps
+    roomy = TrainConfig.from_dict({"steps": 20, "batch_size": 64, "budget_seconds": 60.0})
+    rec = train(dataset, build_objective("dsm"), roomy, [Member(0, tmp_path / "roomy", {"id": "r"}, process)])[0]
+    assert rec["steps"] == 20 and not rec["stopped_by_budget"]
+
+
 def test_nan_guard_records_divergence(tmp_path):
     config = toy_config(steps=50, lr=1e9, grad_clip=1e9)
     rec = train_run(config, RunSpec("toy", "dsm", "ve", 0), tmp_path)
