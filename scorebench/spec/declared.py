@@ -14,6 +14,7 @@ import re
 from typing import Iterator, Mapping
 
 from ..errors import ConfigError
+from . import catalog
 from .packaged import OVERRIDABLE, components, schema as config_schema
 
 MAX_MAGNITUDE = 2**31 - 1  # any number of a config: seeds, sizes and scales alike fit a 32-bit integer
@@ -42,11 +43,12 @@ def _within(schema: dict, rest) -> dict:
     return _resolved(schema)
 
 
-def _settings(values, key: str, rest) -> dict:
-    """The schema under a train, evaluate or scaling section (a network's by its kind)."""
+def _settings(values, key: str, rest, default_net: str = "mlp") -> dict:
+    """The schema under a train, evaluate or scaling section (a network's by its kind: the one it names,
+    else `default_net`, the kind the dataset's data get: `catalog.default_net`)."""
     if key == "train" and rest and rest[0] == "net":
         net = values.get("net") if isinstance(values, dict) else None
-        kind = net.get("kind", "mlp") if isinstance(net, dict) else "mlp"
+        kind = net.get("kind", default_net) if isinstance(net, dict) else default_net
         return {"type": "string"} if rest[1:2] == ("kind",) else _within(components()["train.net"].get(kind, {}), rest[1:])
     return _within(components()["settings"][key], rest)
 
@@ -59,7 +61,8 @@ def _entry(entries, section: str, rest) -> dict:
     if key == "kind":
         return {"type": "string"}
     if section == "datasets" and key in OVERRIDABLE:
-        return _settings(spec.get(key), key, more)
+        known = spec.get("kind") in catalog.DATASETS
+        return _settings(spec.get(key), key, more, catalog.default_net(spec) if known else "mlp")
     kind = spec.get("kind")
     return _within(components()[section].get(kind, {}) if isinstance(kind, str) else {}, (key, *more))
 
