@@ -156,13 +156,18 @@ def wrong(spec: dict):
     return next((WRONG[t] for t in types if t in WRONG), 12345)
 
 
+REQUIRED = {"path": "data/x.npy", "shape": [2], "observed": [0]}  # a valid value of each parameter some kind requires
+
+
 def placed(section: str, kind: str, key: str, value) -> tuple[dict, str]:
-    """BASE with an entry of `kind` in `section` whose `key` is `value`, and the key path naming it."""
+    """BASE with an entry of `kind` in `section` whose `key` is `value` (its other required parameters
+    given valid values, so the refusal is this key's), and the key path naming it."""
     if section == "objectives":
         objectives = [o for o in BASE["objectives"] if o != kind] + [{kind: {key: value}}]
         return {**copy.deepcopy(BASE), "objectives": objectives}, f"objectives.{kind}.{key}"
     entries = at(BASE, section.split(".")) if section not in SINGLE else {}
-    entry = {**next((e for e in entries.values() if e["kind"] == kind), {"kind": kind}), key: value}
+    required = {p: REQUIRED[p] for p in KINDS.get(section, {}).get(kind, {}).get("required", [])}
+    entry = {**next((e for e in entries.values() if e["kind"] == kind), {"kind": kind, **required}), key: value}
     if section in SINGLE:
         return _with(**{section.replace(".", "__"): entry}), f"{section}.{key}"
     return _with(**{section.replace(".", "__") + "__fz": entry}), f"{section}.fz.{key}"
