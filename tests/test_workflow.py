@@ -18,6 +18,8 @@ from scorebench.spec.config import section
 from scorebench.spec.grid import runs, sample_compatible
 from scorebench.spec.layout import CONDITIONING_FIGURES, GRID_FIGURES, SCALING_FIGURES, figure_files
 
+from conftest import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium")
@@ -488,3 +490,28 @@ def test_a_bad_conditioning_section_is_refused_by_key_before_any_job(tmp_path, w
     message = [line for line in output.splitlines() if line.startswith("scorebench: error:")]
     assert proc.returncode != 0 and "Traceback" not in output
     assert len(message) == 1 and named in message[0], output
+
+
+def sweep_config(steps: list[int]) -> dict:
+    """The oracle (nothing to train) on the toy with an EM sweep over `steps` and one plain Heun entry, 50 samples."""
+    return {"name": "sweep", "seeds": [0], "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["oracle"],
+            "schedules": {"vp": {"kind": "vp"}},
+            "samplers": {"em": {"kind": "em", "steps": steps}, "heun": {"kind": "heun", "steps": 3}},
+            "metrics": ["nfe", "sample_seconds", "sliced_wasserstein"], "evaluate": {"n_samples": 50}}
+
+
+@pytest.mark.slow
+def test_a_steps_list_is_one_cell_per_count_and_changing_one_count_reruns_only_its_cells(tmp_path, write_config):
+    """`scorebench grid` lists em_2 and em_4 beside heun; the rows' sampler names the count and their nfe
+    grows by the count; after changing 4 to 8 a dry run samples only em_8 (and rebuilds the report)."""
+    path = write_config(sweep_config([2, 4]))
+    grid = run_cli("grid", path, cwd=tmp_path)
+    assert grid.returncode == 0 and "samplers: em_2, em_4, heun" in grid.stdout, grid.stdout + grid.stderr
+    snakemake(tmp_path, "--cores", "2", "--configfile", path)
+    summary = pd.read_csv(tmp_path / "results/sweep/summary.csv")
+    nfe = summary[summary.metric == "nfe"].set_index("sampler").value
+    assert set(nfe.index) == {"em_2", "em_4", "heun"} and nfe["em_4"] - nfe["em_2"] == 2, nfe
+    changed = write_config(sweep_config([2, 8]), "changed.yaml")
+    out = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--configfile", changed).stdout
+    assert job_counts(out) == {"sample": 1, "report": 1, "all": 1}, out
+    assert "--sampler em_8" in out and "--sampler em_2" not in out and "--sampler heun" not in out

@@ -305,6 +305,21 @@ def contract_cases():
             ("ve-sigma-max-text", {"schedules__vp": {"kind": "ve", "sigma_max": "big"}}, "schedules.vp.sigma_max"),
             ("vp-beta-min-above-max", {"schedules__vp": {"kind": "vp", "beta_min": 30.0}}, "schedules.vp.beta_min")]:
         yield "combinations", label, _with(**changes), where
+    for label, entry, where in [
+            ("below-minimum", {"kind": "em", "steps": [1, 10]}, "steps"), ("duplicate", {"kind": "em", "steps": [10, 5, 10]}, "steps"),
+            ("float", {"kind": "em", "steps": [10, 2.5]}, "steps"), ("text", {"kind": "em", "steps": [10, "20"]}, "steps"),
+            ("bool", {"kind": "em", "steps": [True]}, "steps"), ("empty", {"kind": "em", "steps": []}, "steps"),
+            ("nested", {"kind": "em", "steps": [[5]]}, "steps"),
+            ("ald-below-minimum", {"kind": "ald", "steps_per_level": [0, 5]}, "steps_per_level"),
+            ("ald-levels-not-swept", {"kind": "ald", "levels": [5, 10]}, "levels"),
+            ("ode-adaptive", {"kind": "ode", "steps": [5, 10]}, "steps"),
+            ("ode-rk4-below-minimum", {"kind": "ode", "method": "rk4", "steps": [1]}, "steps"),
+            ("sweep-name", {"kind": "em", "steps": 10, "sweep": "a b"}, "sweep")]:
+        yield "sweep", f"sweep-{label}", _with(samplers__em=entry), f"samplers.em.{where}"
+    yield "sweep", "sweep-collision", _with(samplers__heun={"kind": "heun", "steps": [20, 40]},
+                                            samplers__heun_40={"kind": "heun"}), "samplers.heun.steps"
+    yield "sweep", "sweep-name-too-long", _with(**{"samplers__" + "e" * 63: {"kind": "em", "steps": [10]}}), \
+        f"samplers.{'e' * 63}.steps"
     for section in ("datasets", "schedules", "samplers"):
         first = next(iter(BASE[section].values()))
         for label, name in {"a*20": "a" * 20, "ab*20": "ab" * 20, "x+abc*20": "x" + "abc" * 20, "z+7*30": "z" + "7" * 30}.items():
@@ -320,6 +335,8 @@ VALID = {  # controls: each accepted by the parse, every verb's entry and the dr
     "mixture-std-rows": _with(datasets__mix={**MIXTURE, "stds": [[1.0, 0.5], [0.2, 0.3]]}),
     "features": _with(evaluate__features={"kind": "inception", "weights_path": "pt_inception.pth"}),
     "ode-rk4": _with(samplers__ode={"kind": "ode", "method": "rk4"}),
+    "sweeps": _with(samplers__em={"kind": "em", "steps": [5, 10]}, samplers__ode={"kind": "ode", "method": "rk4", "steps": [5, 10]},
+                    samplers__ald={"kind": "ald", "steps_per_level": [5, 10], "levels": 20}),
     "names-19-repeats": _with(samplers__ababababababababababababababababababab={"kind": "em"}),
     "scaling": {**copy.deepcopy(BASE), "scaling": {"dims": [2, 4], "objectives": ["dsm", "exact_loop"]}},
 }
@@ -356,7 +373,7 @@ TEXT_CASES = {  # (bytes of a config file, whether Snakemake's own reader takes 
 
 def test_the_contract_fuzzer_has_every_class_and_over_300_cases():
     classes = {cls for cls, *_ in CONTRACT}
-    assert classes == {"numbers", "types", "scaling", "solver", "features", "mixture", "combinations", "names"}, classes
+    assert classes == {"numbers", "types", "scaling", "solver", "features", "mixture", "combinations", "names", "sweep"}, classes
     assert len(CONTRACT) + len(TEXT_CASES) >= 300, len(CONTRACT)
 
 
