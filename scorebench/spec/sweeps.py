@@ -73,3 +73,19 @@ def _add(out: dict, name: str, spec: dict, where: str, taken: dict) -> None:
     if len(name) > MAX_NAME:
         raise ConfigError(f"{where}: the sweep's entry name {name!r} is longer than {MAX_NAME} characters; shorten the entry's name")
     out[name] = spec
+
+
+def members(config: dict) -> dict[str, list[str]]:
+    """Each sweep of a validated config and its entries by ascending step count ({}: the config has no sweep)."""
+    out: dict[str, list[str]] = {}
+    samplers = config.get("samplers", {})
+    for name, spec in samplers.items():
+        if SWEEP in spec:
+            out.setdefault(spec[SWEEP], []).append(name)
+    return {sweep: sorted(entries, key=lambda e: samplers[e][_sweep_key(samplers[e])]) for sweep, entries in out.items()}
+
+
+def shown(config: dict) -> list[str]:
+    """The samplers a per-sampler figure shows: every entry outside a sweep, and each sweep's finest step count."""
+    finest = {entries[-1] for entries in members(config).values()}
+    return [name for name, spec in config.get("samplers", {}).items() if SWEEP not in spec or name in finest]
