@@ -82,7 +82,15 @@ def members(config: dict) -> dict[str, list[str]]:
     for name, spec in samplers.items():
         if SWEEP in spec:
             out.setdefault(spec[SWEEP], []).append(name)
-    return {sweep: sorted(entries, key=lambda e: samplers[e][_sweep_key(samplers[e])]) for sweep, entries in out.items()}
+    return {sweep: sorted(entries, key=lambda e: _count(samplers[e])) for sweep, entries in out.items()}
+
+
+def _count(spec: dict) -> int:
+    """An entry's step count: its sweep parameter as given, else that parameter's default."""
+    from .packaged import components
+
+    key = _sweep_key(spec)
+    return spec.get(key, components()["samplers"][spec["kind"]]["properties"][key]["default"])
 
 
 def shown(config: dict) -> list[str]:

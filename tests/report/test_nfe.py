@@ -40,7 +40,9 @@ def test_nfe_to_reach_is_the_smallest_nfe_within_the_factor_of_the_oracles_media
 def test_a_sweep_adds_the_nfe_figure_and_per_sampler_figures_show_its_finest_count():
     config = Benchmark.of({"name": "s", "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["oracle"],
                            "schedules": {"vp": {"kind": "vp"}},
-                           "samplers": {"em": {"kind": "em", "steps": [50, 5, 10]}, "pc": {"kind": "pc"}}}).config
-    assert members(config) == {"em": ["em_5", "em_10", "em_50"]} and sorted(shown(config)) == ["em_50", "pc"]
+                           "samplers": {"em": {"kind": "em", "steps": [50, 5, 10]}, "pc": {"kind": "pc"},
+                                        "em_default": {"kind": "em", "sweep": "em"}}}).config  # joins at its 1000
+    assert members(config) == {"em": ["em_5", "em_10", "em_50", "em_default"]}
+    assert sorted(shown(config)) == ["em_default", "pc"]
     assert "quality_vs_nfe.png" in figure_files(True, False, sweep=True)
     assert "quality_vs_nfe.png" not in figure_files(True, False) + figure_files(False, True, sweep=True)
