@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scorebench.spec import catalog
 from scorebench.spec.benchmark import Benchmark
 from scorebench.cli import _load
 from scorebench.errors import ScorebenchError
@@ -57,6 +58,11 @@ def mutated(path: tuple, value) -> dict:
     return config
 
 
+def swept(path: tuple) -> bool:
+    """Whether `path` is a sampler entry's sweep parameter in BASE (a list of step counts is valid there)."""
+    return path[0] == "samplers" and len(path) == 3 and path[2] == catalog.SAMPLERS.get(BASE["samplers"][path[1]]["kind"]).sweeps
+
+
 def cases():
     """(case id, config or non-mapping, key path the message must name)."""
     for path, value in leaves(BASE):
@@ -70,7 +76,8 @@ def cases():
             yield f"{where}=text", mutated(path, "abc"), where
             yield f"{where}=negative", mutated(path, -1), where
             yield f"{where}=zero", mutated(path, 0), where
-            yield f"{where}=list", mutated(path, [1]), where
+            # a sampler's step count may be a list (an NFE sweep): there a list with a count twice is the bad one
+            yield f"{where}=list", mutated(path, [value, value] if swept(path) else [1]), where
             if isinstance(value, int):
                 yield f"{where}=fraction", mutated(path, value + 0.5), where
         elif isinstance(value, str):
@@ -454,7 +461,7 @@ def test_the_declared_ode_solvers_are_torchdiffeqs():
 REAL = [c for c in CONTRACT if c[1] in {
     "train.lr=nan", "seeds=2**70", "samplers.em.steps=text-1e999", "datasets.toy.kind=list", "scaling.dims=[-1]",
     "ode.method='bogus'", "features-path-number", "mixture-ragged-means", "mixture-weights-sum-0.9", "mixture-zero-std",
-    "ald-unstable-on-ncsn", "langevin-above-every-schedule", "samplers-name-ab*20"}]
+    "ald-unstable-on-ncsn", "langevin-above-every-schedule", "samplers-name-ab*20", "sweep-duplicate"}]
 
 
 def _cli(cmd, cwd):
@@ -468,7 +475,7 @@ def _dry(path, cwd, *extra):
 
 
 def test_the_real_sample_has_every_class():
-    assert {c[0] for c in REAL} == {cls for cls, *_ in CONTRACT} and len(REAL) == 13
+    assert {c[0] for c in REAL} == {cls for cls, *_ in CONTRACT} and len(REAL) == 14
 
 
 @pytest.mark.slow
