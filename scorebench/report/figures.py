@@ -182,7 +182,13 @@ def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame) -> Picture:
             if len(target):
                 ax.axhline(float(target.iloc[0]), color="grey", ls=":", lw=1)
             metric = part.metric.iloc[0]
-            _log_axes(ax, True, METRIC_INFO[metric].log_scale)
+            log = METRIC_INFO[metric].log_scale
+            _log_axes(ax, True, log)
+            low, high = float(part.estimate.min()), float(part.estimate.max())  # the curves, not a 2-seed interval, set the range
+            if log and low > 0:
+                ax.set_ylim(low / 3, high * 3)
+            elif high > low:
+                ax.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
             ax.set(title=f"{dataset} · {schedule}", xlabel="NFE", ylabel=metric)
     handles = ([plt.Line2D([], [], color=c, lw=2, label=s) for s, c in colours.items()]
                + [plt.Line2D([], [], color="k", ls=styles[o], label=o) for o in objectives]

@@ -82,8 +82,9 @@ SWEEP_FIGURES = {  # figures/<name> of a config with an NFE sweep (a sampler's l
                           "axis), one panel per dataset and schedule: one line per sampler sweep (colour) and "
                           "objective (line style; the oracle, solid, has the exact score, so its curve is the "
                           "sampler's own discretisation error), each point one step count with its 95 % "
-                          "Student-t interval over seeds. The dotted line is X of the NFE-to-reach table: 1.1 "
-                          "times the oracle's converged quality.",
+                          "Student-t interval over seeds (the axis spans the estimates: a wide interval runs off "
+                          "it). The dotted line is X of the NFE-to-reach table: 1.1 times the oracle's converged "
+                          "quality.",
 }
 
 CONDITIONING_FIGURES = {  # figures/<name> of a config with a conditioning: section -> caption
