@@ -16,7 +16,9 @@ import yaml
 from scorebench.spec import config as cfgmod
 from scorebench.spec.config import section
 from scorebench.spec.grid import runs, sample_compatible
-from scorebench.spec.layout import CONDITIONING_FIGURES, GRID_FIGURES, SCALING_FIGURES, figure_files
+from scorebench.spec.layout import CONDITIONING_FIGURES, GRID_FIGURES, SCALING_FIGURES, SWEEP_FIGURES, figure_files
+
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -467,7 +469,7 @@ def test_every_caption_file_the_report_rule_names_exists_and_figure_captions_are
     literal = re.findall(r'caption="\.\./report/([\w.]+)"', rules)
     assert len(literal) == 4 and "caption=f\"../report/{name.removesuffix('.png')}.rst\"" in rules, literal
     assert all((ROOT / "workflow/report" / name).is_file() for name in literal), literal
-    for name, caption in {**GRID_FIGURES, **SCALING_FIGURES, **CONDITIONING_FIGURES}.items():
+    for name, caption in {**GRID_FIGURES, **SWEEP_FIGURES, **SCALING_FIGURES, **CONDITIONING_FIGURES}.items():
         text = (ROOT / "workflow/report" / name.replace(".png", ".rst")).read_text()
         assert " ".join(text.split()) == caption, name
 
@@ -488,3 +490,32 @@ def test_a_bad_conditioning_section_is_refused_by_key_before_any_job(tmp_path, w
     message = [line for line in output.splitlines() if line.startswith("scorebench: error:")]
     assert proc.returncode != 0 and "Traceback" not in output
     assert len(message) == 1 and named in message[0], output
+
+
+def sweep_config(steps: list[int]) -> dict:
+    """The oracle (nothing to train) on the toy with an EM sweep over `steps` and one plain Heun entry, 50 samples."""
+    return {"name": "sweep", "seeds": [0], "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["oracle"],
+            "schedules": {"vp": {"kind": "vp"}},
+            "samplers": {"em": {"kind": "em", "steps": steps}, "heun": {"kind": "heun", "steps": 3}},
+            "metrics": ["nfe", "sample_seconds", "sliced_wasserstein"], "evaluate": {"n_samples": 50}}
+
+
+@pytest.mark.slow
+def test_a_steps_list_is_one_cell_per_count_and_changing_one_count_reruns_only_its_cells(tmp_path, write_config):
+    """`scorebench grid` lists em_2 and em_4 beside heun; the rows' sampler names the count and their nfe
+    grows by the count; the report has the quality-against-NFE figure and table of the em sweep; after
+    changing 4 to 8 a dry run samples only em_8 (and rebuilds the report)."""
+    path = write_config(sweep_config([2, 4]))
+    grid = run_cli("grid", path, cwd=tmp_path)
+    assert grid.returncode == 0 and "samplers: em_2, em_4, heun" in grid.stdout, grid.stdout + grid.stderr
+    snakemake(tmp_path, "--cores", "2", "--configfile", path)
+    summary = pd.read_csv(tmp_path / "results/sweep/summary.csv")
+    nfe = summary[summary.metric == "nfe"].set_index("sampler").value
+    assert set(nfe.index) == {"em_2", "em_4", "heun"} and nfe["em_4"] - nfe["em_2"] == 2, nfe
+    page = (tmp_path / "results/sweep/report.html").read_text()
+    assert (tmp_path / "results/sweep/figures/quality_vs_nfe.png").is_file() and 'id="nfe"' in page
+    assert "NFE to reach X" in page and "em / oracle" in page and "heun / oracle" not in page  # heun is no sweep
+    changed = write_config(sweep_config([2, 8]), "changed.yaml")
+    out = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--configfile", changed).stdout
+    assert job_counts(out) == {"sample": 1, "report": 1, "all": 1}, out
+    assert "--sampler em_8" in out and "--sampler em_2" not in out and "--sampler heun" not in out

@@ -54,6 +54,7 @@ class Sampler(ABC):
     # the same result per run; an adaptive solver's step sizes depend on every row of its batch
     batches_runs = True
     stepped = True  # takes `project` after every step (an adaptive ODE solve has no steps to replace in)
+    sweeps = "steps"  # the step-count parameter a config may give as a list: one grid cell per count (spec.sweeps)
 
     def __call__(self, score_fn, process: NoiseProcess, shape, *, generator: torch.Generator | Streams,
                  callback: Callable | None = None, device="cpu", project: Callable | None = None):
@@ -146,6 +147,7 @@ class AnnealedLangevin(Sampler):
     and 50 Langevin steps do not cover that shift by mixing alone (samples drift to the origin); on VE it is 1.
     """
 
+    sweeps = "steps_per_level"  # an NFE sweep varies the steps per level; the levels keep the annealing's geometry
 
     def __init__(self, steps_per_level: COUNT = 100, epsilon: SCALE = 2e-5, levels: Annotated[int, Range(2)] = 10,
                  sigma_min: SCALE = 0.01, denoise: bool = True):
@@ -362,5 +364,6 @@ class DPMSolverPP2M(Sampler):
 
 
 def build_sampler(name: str, spec: dict) -> Sampler:
-    """Sampler `name` from its config entry `{kind: ..., **params}`."""
-    return build(SAMPLERS, spec, where=f"samplers.{name}")
+    """Sampler `name` from its config entry `{kind: ..., **params}`; `sweep` (the NFE sweep the entry
+    belongs to, spec.sweeps) only groups the report's curves and is no parameter."""
+    return build(SAMPLERS, {k: v for k, v in spec.items() if k != "sweep"}, where=f"samplers.{name}")

@@ -119,13 +119,15 @@ def catalog() -> dict:
     """{section: {kind: facts}} as each registered component declares them, the feature and network
     kinds, and the constants the parse shares with the maths (imports torch)."""
     from ..core.mixture import WEIGHT_TOLERANCE
+    from ..core.samplers import ODE_METHODS, adaptive
 
     out: dict = {name: {kind: {f.name: getattr(_registry(section).get(kind), f.name, f.default) for f in fields(facts)}
                         for kind in _registry(section).keys()}
                  for name, (section, facts) in FACTS.items()}
     out["features"] = _registry("evaluate.features").keys()
     out["nets"] = _registry("train.net").keys()
-    out["constants"] = {"weight_tolerance": WEIGHT_TOLERANCE}
+    out["constants"] = {"weight_tolerance": WEIGHT_TOLERANCE,
+                        "fixed_grid_methods": [m for m in ODE_METHODS if not adaptive(m)]}  # ode methods that step
     return out
 
 

@@ -205,3 +205,42 @@ def fmt_interval(estimate: float, low: float, high: float, n: int) -> str:
     if n < 2 or not math.isfinite(low):
         return f"{fmt(estimate)} (n = {n}, no interval)"
     return f"{fmt(estimate)} [{fmt(low)}, {fmt(high)}]"
+
+
+REACH_FACTOR = 1.1  # "NFE to reach X": X is this factor times the oracle's converged quality (`nfe_to_reach`)
+
+
+def sweep_cells(agg: pd.DataFrame, sweeps: dict[str, list[str]], quality: dict[str, str]) -> pd.DataFrame:
+    """Every `ok` cell of a sampler sweep: its sweep, mean NFE (the `nfe` rows) and the dataset's quality
+    metric (`quality`: dataset -> metric) with its interval, sorted by NFE. Columns: CELL, sweep, metric,
+    nfe, estimate, ci_low, ci_high, n_seeds."""
+    sweep_of = {entry: sweep for sweep, entries in sweeps.items() for entry in entries}
+    ok = agg[(agg.status == "ok") & agg.sampler.isin(sweep_of) & (agg.objective != "data")]
+    nfe = ok[ok.metric == "nfe"].set_index(CELL).estimate.rename("nfe")
+    good = ok[ok.metric == ok.dataset.map(quality)].set_index(CELL)
+    cells = good.join(nfe, how="inner").reset_index()
+    cells["sweep"] = cells.sampler.map(sweep_of)
+    columns = [*CELL, "sweep", "metric", "nfe", "estimate", "ci_low", "ci_high", "n_seeds"]
+    return cells[columns].sort_values([*CELL[:3], "sweep", "nfe"]).reset_index(drop=True)
+
+
+def nfe_to_reach(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × schedule, X = REACH_FACTOR × the oracle's converged quality (the median over sweeps of
+    the oracle's value at each sweep's largest NFE; without an oracle, as on real data, of every objective's),
+    and per sweep × objective the smallest mean NFE whose quality is within X (None: not reached) and its
+    best quality. Columns: dataset, schedule, metric, target, sweep, objective, nfe, best, best_nfe."""
+    out = []
+    for (dataset, schedule), part in cells.groupby(["dataset", "schedule"], sort=False):
+        metric = part.metric.iloc[0]
+        lower = METRIC_INFO[metric].lower_is_better
+        base = part[part.objective.map(untrained)] if part.objective.map(untrained).any() else part
+        finest = base.sort_values("nfe").groupby(["sweep", "objective"]).estimate.last()
+        converged = float(finest.median())
+        target = converged * REACH_FACTOR if lower else converged / REACH_FACTOR
+        for (sweep, objective), curve in part.groupby(["sweep", "objective"], sort=False):
+            within = curve[curve.estimate <= target] if lower else curve[curve.estimate >= target]
+            best = curve.loc[curve.estimate.idxmin() if lower else curve.estimate.idxmax()]
+            out.append((dataset, schedule, metric, target, sweep, objective,
+                        float(within.nfe.min()) if len(within) else None, float(best.estimate), float(best.nfe)))
+    return pd.DataFrame(out, columns=["dataset", "schedule", "metric", "target", "sweep", "objective", "nfe", "best",
+                                      "best_nfe"])

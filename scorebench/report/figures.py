@@ -6,6 +6,7 @@ with nothing to show says why.
 from __future__ import annotations
 
 import io
+import itertools
 from dataclasses import dataclass
 
 import matplotlib
@@ -21,6 +22,7 @@ import torch  # noqa: E402
 from ..errors import ArtefactError  # noqa: E402
 from ..spec.grid import runs, untrained  # noqa: E402
 from ..spec.rows import DATA  # noqa: E402
+from ..spec.sweeps import shown  # noqa: E402
 from ..io import load_torch  # noqa: E402
 from ..spec.layout import COMPLETIONS, SAMPLE, Layout  # noqa: E402
 from ..spec.metric_info import METRIC_INFO, QUALITY  # noqa: E402
@@ -104,9 +106,11 @@ def convergence(curves: pd.DataFrame) -> Picture:
     return picture(fig)
 
 
-def quality_vs_cost(agg: pd.DataFrame) -> Picture:
+def quality_vs_cost(agg: pd.DataFrame, sweep_of: dict[str, str] | None = None) -> Picture:
     """One panel per dataset × schedule: each (objective, sampler) cell's quality against its sampling
-    seconds, with the real-vs-real floor as a dashed line and grey band."""
+    seconds, with the real-vs-real floor as a dashed line and grey band; the entries of one NFE sweep
+    (`sweep_of`: entry -> sweep) share its marker."""
+    group = (sweep_of or {}).get
     cells = agg[(agg.status == "ok") & (agg.objective != "data")]
     panels = [(d, quality_metric(agg, d)) for d in dict.fromkeys(cells.dataset)]
     panels = [(d, m) for d, m in panels if m]
@@ -114,7 +118,7 @@ def quality_vs_cost(agg: pd.DataFrame) -> Picture:
         return empty("no sample-quality metric (FID or sliced Wasserstein) computed yet")
     schedules = list(dict.fromkeys(cells[cells.sampler != "-"].schedule))
     colours = _palette(cells.objective)
-    markers = dict(zip(dict.fromkeys(cells[cells.sampler != "-"].sampler), MARKERS))
+    markers = dict(zip(dict.fromkeys(group(s, s) for s in cells[cells.sampler != "-"].sampler), itertools.cycle(MARKERS)))
     fig, axes = _grid(panels, schedules)
     for i, (dataset, metric) in enumerate(panels):
         floor = agg[(agg.dataset == dataset) & (agg.objective == "data") & (agg.metric == metric) & (agg.status == "ok")]
@@ -131,7 +135,7 @@ def quality_vs_cost(agg: pd.DataFrame) -> Picture:
                 continue
             for _, r in table.iterrows():
                 err = np.array([[r.estimate - r.ci_low], [r.ci_high - r.estimate]]) if r.n_seeds > 1 else None
-                ax.errorbar(r.cost, r.estimate, yerr=err, fmt=markers[r.sampler], color=colours[r.objective], ms=5,
+                ax.errorbar(r.cost, r.estimate, yerr=err, fmt=markers[group(r.sampler, r.sampler)], color=colours[r.objective], ms=5,
                             capsize=2, lw=1)
             if len(floor):
                 f = floor.iloc[0]
@@ -143,6 +147,52 @@ def quality_vs_cost(agg: pd.DataFrame) -> Picture:
     handles = ([plt.Line2D([], [], color=c, marker="o", ls="", label=o) for o, c in colours.items()]
                + [plt.Line2D([], [], color="k", marker=m, ls="", label=s) for s, m in markers.items()]
                + [plt.Line2D([], [], color="grey", ls="--", label="real vs real (band: 95 %)")])
+    fig.legend(handles=handles, loc="outside right upper")
+    return picture(fig)
+
+
+LINES = ("-", "--", ":", "-.")  # one per objective on the NFE figure: the oracle's first
+
+
+def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame) -> Picture:
+    """One panel per dataset × schedule: a line per sampler sweep (colour) and objective (line style, the
+    oracle's solid) of quality against mean NFE (log axis) with 95 % intervals, X of `nfe_to_reach` dotted."""
+    if cells.empty:
+        return empty("no sweep cell with a sample-quality metric and an nfe row")
+    datasets, schedules = list(dict.fromkeys(cells.dataset)), list(dict.fromkeys(cells.schedule))
+    colours = _palette(cells.sweep)
+    objectives = sorted(dict.fromkeys(cells.objective), key=lambda o: not untrained(o))
+    styles = dict(zip(objectives, LINES * len(objectives)))
+    fig, axes = _grid(datasets, schedules)
+    for i, dataset in enumerate(datasets):
+        for j, schedule in enumerate(schedules):
+            ax = axes[i][j]
+            part = cells[(cells.dataset == dataset) & (cells.schedule == schedule)]
+            if part.empty:
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{dataset} · {schedule}: no sweep cell", ha="center", va="center")
+                continue
+            for (sweep, objective), curve in part.groupby(["sweep", "objective"], sort=False):
+                spread = curve.n_seeds > 1
+                err = np.vstack([np.where(spread, curve.estimate - curve.ci_low, 0),
+                                 np.where(spread, curve.ci_high - curve.estimate, 0)])
+                ax.errorbar(curve.nfe, curve.estimate, yerr=np.nan_to_num(err), color=colours[sweep],
+                            ls=styles[objective], marker="o", ms=3, capsize=2, lw=1.2)
+            target = reach[(reach.dataset == dataset) & (reach.schedule == schedule)].target
+            if len(target):
+                ax.axhline(float(target.iloc[0]), color="grey", ls=":", lw=1)
+            metric = part.metric.iloc[0]
+            log = METRIC_INFO[metric].log_scale
+            _log_axes(ax, True, log)
+            low, high = float(part.estimate.min()), float(part.estimate.max())  # the curves, not a 2-seed interval, set the range
+            if log and low > 0:
+                ax.set_ylim(low / 3, high * 3)
+            elif high > low:
+                ax.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
+            ax.set(title=f"{dataset} · {schedule}", xlabel="NFE", ylabel=metric)
+    handles = ([plt.Line2D([], [], color=c, lw=2, label=s) for s, c in colours.items()]
+               + [plt.Line2D([], [], color="k", ls=styles[o], label=o) for o in objectives]
+               + [plt.Line2D([], [], color="grey", ls=":", label="X (NFE-to-reach target)")])
     fig.legend(handles=handles, loc="outside right upper")
     return picture(fig)
 
@@ -183,7 +233,7 @@ def mode_weights(config: dict, results, datasets: dict) -> Picture:
     """Mode occupancy of plain vs annealed Langevin against the true weights: the low-density pitfall."""
     layout = Layout(results, config["name"])
     kinds = {name: spec["kind"] for name, spec in config["samplers"].items()}
-    chosen = [n for n in kinds if kinds[n] in ("langevin", "ald")]
+    chosen = [n for n in shown(config) if kinds[n] in ("langevin", "ald")]  # of a sweep its finest count
     records = []
     valid, _ = runs(config)
     for dataset, ds in datasets.items():
@@ -212,10 +262,10 @@ def mode_weights(config: dict, results, datasets: dict) -> Picture:
 
 
 def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> Picture:
-    """Samples per dataset (rows) and sampler (columns) from the trained run scoring best on the
-    dataset's quality metric with that sampler; an empty panel gives the reason."""
+    """Samples per dataset (rows) and sampler (columns; of an NFE sweep its finest step count) from the
+    trained run scoring best on the dataset's quality metric with that sampler; an empty panel gives the reason."""
     layout = Layout(results, config["name"])
-    samplers = list(config["samplers"])
+    samplers = shown(config)
     if not samplers:
         return empty("no samplers configured")
     fig, axes = plt.subplots(len(datasets), len(samplers), figsize=(2.3 * len(samplers), 2.4 * len(datasets)),

@@ -21,7 +21,8 @@ from markupsafe import Markup
 from . import export
 from . import figures as figs
 from . import scaling as scaling_report
-from .aggregate import REFERENCE_OBJECTIVE, aggregate, comparisons, fmt, fmt_interval, time_to_reach
+from .aggregate import (REACH_FACTOR, REFERENCE_OBJECTIVE, aggregate, comparisons, fmt, fmt_interval, nfe_to_reach,
+                        sweep_cells, time_to_reach)
 from ..spec.config import dataset_params, has_grid
 from .damage import read_metrics
 from ..spec.rows import CURVES_COLUMNS, DATA, MODEL, ROW_COLUMNS
@@ -29,9 +30,10 @@ from ..spec.grid import metric_files, runs, untrained
 from ..io import provenance, save_bytes, save_text
 from .intervals import mean_interval
 from ..spec.layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, OVERALL, PAIRED,
-                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, TABLES, Layout)
+                     REPORT, RESULTS, SCALING_FIGURES, SUMMARY, SWEEP_FIGURES, TABLES, Layout)
+from ..spec.sweeps import members
 from ..spec.metric_info import BATCHED, METRIC_INFO
-from .verdict import Cell, overall, overall_line, verdict
+from .verdict import Cell, overall, overall_line, quality_metric, verdict
 
 
 def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -122,6 +124,25 @@ def _convergence(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
     return {"figure": _figure("convergence.png", drawn), "reach": tables}
 
 
+def _sweeps(config: dict, agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sweep cells (quality and mean NFE per step count) and the NFE to reach X of a config's sampler sweeps."""
+    quality = {d: m for d in dict.fromkeys(agg.dataset) if (m := quality_metric(agg, d))}
+    cells = sweep_cells(agg, members(config), quality)
+    return cells, nfe_to_reach(cells)
+
+
+def _nfe(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
+    """The quality-against-NFE figure and, per dataset, the NFE each sweep × objective needs to reach X."""
+    tables = []
+    for dataset, part in reach.groupby("dataset", sort=False):
+        rows = [{"schedule": f"{r.schedule} (X = {fmt(r.target)})", "sweep / objective": f"{r.sweep} / {r.objective}",
+                 "cell": fmt(r.nfe) if r.nfe is not None and r.nfe == r.nfe
+                 else f"not reached (best {fmt(r.best)} at {fmt(r.best_nfe)})"} for r in part.itertuples()]
+        tables.append((f"{dataset} ({part.metric.iloc[0]})",
+                       pd.DataFrame(rows).pivot(index="sweep / objective", columns="schedule", values="cell")))
+    return {"figure": _figure("quality_vs_nfe.png", drawn), "reach": tables, "factor": fmt(REACH_FACTOR)}
+
+
 def _paired(pairs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]] | None:
     """Per dataset, every objective against DSM per metric; None when there are no DSM runs."""
     if pairs.empty:
@@ -200,7 +221,7 @@ def _methods_with_the_exact_score(part: pd.DataFrame) -> tuple[list[tuple[str, s
 
 def _figure(name: str, drawn: figs.Picture) -> dict[str, str]:
     """A figure for the page: its caption (layout's, the workflow report's too) and the PNG as base64."""
-    captions = {**GRID_FIGURES, **SCALING_FIGURES, **CONDITIONING_FIGURES}
+    captions = {**GRID_FIGURES, **SWEEP_FIGURES, **SCALING_FIGURES, **CONDITIONING_FIGURES}
     return {"caption": captions[name], "data": base64.b64encode(drawn.png).decode()}
 
 
@@ -215,7 +236,8 @@ def _grid_figures(config: dict, results, summary: pd.DataFrame, agg: pd.DataFram
             continue
     conditional = ({"conditional.png": figs.conditional(config, results, datasets),
                     "inpainting.png": figs.inpainting(config, results, datasets)} if "conditioning" in config else {})
-    return {"convergence.png": figs.convergence(curves), "quality_vs_cost.png": figs.quality_vs_cost(agg),
+    return {"convergence.png": figs.convergence(curves), "quality_vs_cost.png": figs.quality_vs_cost(
+                agg, {e: sweep for sweep, entries in members(config).items() for e in entries}),
             "fisher_divergence.png": figs.fisher(agg), "mode_weights.png": figs.mode_weights(config, results, datasets),
             "samples.png": figs.samples(config, results, datasets, summary), **conditional}
 
@@ -248,7 +270,10 @@ def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, lis
     for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES), (across, OVERALL)):
         _save_csv(frame, layout.path(name))
     scaling = scaling_report.read(layout) if "scaling" in config else None  # (cells, slopes)
+    swept = has_grid(config) and bool(members(config))
+    cells, nfe_reach = _sweeps(config, agg) if swept else (None, None)
     figures = {**(_grid_figures(config, results, summary, agg, curves) if has_grid(config) else {}),
+               **({"quality_vs_nfe.png": figs.quality_vs_nfe(cells, nfe_reach)} if swept else {}),
                **(_scaling_figures(scaling[0]) if scaling else {})}
     for name, drawn in figures.items():  # figures/<name>.png for the page, .svg beside it for a paper
         save_bytes(drawn.png, layout.path(FIGURES) / name)
@@ -259,7 +284,8 @@ def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, lis
     _, skipped = runs(config)
     failed = summary[~summary.status.isin(["ok", "skipped"])]
     page = _TEMPLATES.get_template(TEMPLATE).render(
-        name=config["name"], absent=absent, grid=grid, toc=_contents(grid, conditional, bool(scaling)),
+        name=config["name"], absent=absent, grid=grid, toc=_contents(grid, conditional, bool(scaling), swept),
+        nfe=_nfe(nfe_reach, figures["quality_vs_nfe.png"]) if swept else None,
         verdict=_verdict(summary, tests, reach, across, len(config["seeds"])) if grid else None,
         convergence=_convergence(reach, figures["convergence.png"]) if grid else None,
         paired=_paired(pairs) if grid else None,
@@ -279,9 +305,10 @@ def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, lis
     return out, absent
 
 
-def _contents(grid: bool, conditional: bool, scaling: bool) -> list[tuple[str, str]]:
+def _contents(grid: bool, conditional: bool, scaling: bool, swept: bool = False) -> list[tuple[str, str]]:
     """The contents list: (section id, title) of every section the page has, in its order."""
     toc = [("verdict", "Verdict"), ("convergence", "Convergence"), ("paired", "Paired comparisons"),
+           *([("nfe", "Quality against NFE")] if swept else []),
            ("figures", "Figures"), ("floor", "FID/KID floor"), ("tables", "Tables")] if grid else []
     toc += [("conditional", "Conditional generation")] if conditional else []
     toc += [("scaling", "Scaling study")] if scaling else []

@@ -50,12 +50,13 @@ def _loaded() -> dict:
             "METHODS": Kinds("conditioning method", data["methods"], MethodFacts),
             "FEATURE_KINDS": tuple(data["features"]),  # evaluate.features kinds
             "NET_KINDS": tuple(data["nets"]),  # train.net kinds
-            "WEIGHT_TOLERANCE": data["constants"]["weight_tolerance"]}  # explicit mixture weights sum to 1 within this
+            "WEIGHT_TOLERANCE": data["constants"]["weight_tolerance"],  # explicit mixture weights sum to 1 within this
+            "FIXED_GRID_METHODS": tuple(data["constants"]["fixed_grid_methods"])}  # ode methods that take `steps`
 
 
 def __getattr__(name: str):
     """DATASETS, SCHEDULES, SAMPLERS, OBJECTIVES, MASKS, METHODS (kind -> facts), FEATURE_KINDS,
-    NET_KINDS and WEIGHT_TOLERANCE, from the generated file."""
+    NET_KINDS, WEIGHT_TOLERANCE and FIXED_GRID_METHODS, from the generated file."""
     try:
         return _loaded()[name]
     except KeyError:

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from .packaged import OVERRIDABLE, components, schema
 from .loader import read_yaml as read  # the YAML document of a file, within the loader's limits
 from .registry import RANGE_KEYWORDS, Range, read_values
+from .sweeps import SWEEP, expand as expand_sweeps
 
 GRID = ("datasets", "objectives", "schedules")  # all non-empty (a grid) or all empty (a scaling-only config)
 
@@ -33,7 +34,8 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 def validate(config: dict) -> dict:
     """Check `config` against the schema and fill the defaults; one line per problem found first. Float
-    text is read as the number where a number is declared, then every number must be finite and in size."""
+    text is read as the number where a number is declared, then every number must be finite and in size;
+    a sampler's list of step counts becomes one entry per count (spec.sweeps)."""
     if not isinstance(config, dict):
         raise ConfigError("config: expected a mapping of keys (name, datasets, objectives, ...)")
     read_floats(config)
@@ -59,6 +61,7 @@ def validate(config: dict) -> dict:
     for key, prop in schema()["properties"].items():
         if "default" in prop:
             config.setdefault(key, prop["default"])
+    expand_sweeps(config)
     check_components(config)
     return config
 
@@ -78,7 +81,8 @@ def check_components(config: dict) -> None:
     for where, section, spec in entries:
         kind_schema = generated[section].get(spec["kind"])
         if kind_schema is not None:
-            params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)}
+            params = {k: v for k, v in spec.items() if k != "kind" and not (section == "datasets" and k in OVERRIDABLE)
+                      and not (section == "samplers" and k == SWEEP)}
             _check(where, kind_schema, params, f" for {section.split('.')[-1].rstrip('s')} kind {spec['kind']!r}")
     sections = [(key, key, config[key]) for key in generated["settings"] if key in config]
     sections += [(f"datasets.{name}.{key}", key, spec[key]) for name, spec in config.get("datasets", {}).items()

@@ -26,6 +26,7 @@ class ScheduleFacts:
 class SamplerFacts:
     continuous: bool = False  # integrates over continuous t (an ODE solver): not on a discrete schedule
     stepped: bool = True  # fixed steps, between which a conditioning method can act (not an adaptive solve)
+    sweeps: str | None = "steps"  # the integer parameter a list of which is an NFE sweep (spec.sweeps); None: none
 
     def compatible(self, sampler: str, schedule: str, schedule_kind: str, schedule_discrete: bool) -> tuple[bool, str]:
         """Whether this sampler can run on a schedule of `schedule_kind` (ok, reason when not)."""

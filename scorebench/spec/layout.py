@@ -76,6 +76,17 @@ SCALING_FIGURES = {  # figures/<name> of a config with a scaling: section -> cap
                           "The dashed line marks 2×, the target for SSM.",
 }
 
+SWEEP_FIGURES = {  # figures/<name> of a config with an NFE sweep (a sampler's list of step counts) -> caption
+    "quality_vs_nfe.png": "Sample quality (FID where computed, else sliced Wasserstein distance to fresh true "
+                          "samples) against NFE (score evaluations per sample, the mean of the nfe rows; log "
+                          "axis), one panel per dataset and schedule: one line per sampler sweep (colour) and "
+                          "objective (line style; the oracle, solid, has the exact score, so its curve is the "
+                          "sampler's own discretisation error), each point one step count with its 95 % "
+                          "Student-t interval over seeds (the axis spans the estimates: a wide interval runs off "
+                          "it). The dotted line is X of the NFE-to-reach table: 1.1 times the oracle's converged "
+                          "quality.",
+}
+
 CONDITIONING_FIGURES = {  # figures/<name> of a config with a conditioning: section -> caption
     "conditional.png": "Inpainting a 2-d dataset with one coordinate observed: each method's completions of the "
                        "first test point (histogram) against the exact conditional density (line).",
@@ -83,11 +94,11 @@ CONDITIONING_FIGURES = {  # figures/<name> of a config with a conditioning: sect
 }
 
 
-def figure_files(grid: bool, scaling: bool, conditioning: bool = False) -> list[str]:
-    """The figures a report draws: the grid"s when the config has one, the scaling study"s and the
-    inpainting figures when asked."""
-    return [*(GRID_FIGURES if grid else ()), *(SCALING_FIGURES if scaling else ()),
-            *(CONDITIONING_FIGURES if conditioning else ())]
+def figure_files(grid: bool, scaling: bool, conditioning: bool = False, sweep: bool = False) -> list[str]:
+    """The figures a report draws: the grid"s when the config has one, the scaling study"s, the
+    inpainting figures and the quality-against-NFE figure (a grid with a sampler sweep) when asked."""
+    return [*(GRID_FIGURES if grid else ()), *(SWEEP_FIGURES if grid and sweep else ()),
+            *(SCALING_FIGURES if scaling else ()), *(CONDITIONING_FIGURES if conditioning else ())]
 
 
 class Layout:

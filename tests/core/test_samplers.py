@@ -91,6 +91,12 @@ def test_bad_sampler_settings_are_named(sampler, params, field):
         build_sampler("s", {"kind": sampler, **params})
 
 
+def test_an_expanded_sweep_entry_builds_as_its_count_and_sweep_is_no_parameter():
+    assert build_sampler("em_10", {"kind": "em", "steps": 10, "sweep": "em"}).steps == 10
+    with pytest.raises(ConfigError, match="swep"):
+        build_sampler("em_10", {"kind": "em", "steps": 10, "swep": "em"})
+
+
 def test_unstable_ald_step_is_refused_with_the_bound():
     with pytest.raises(ConfigError, match="epsilon"):
         draw("ald", {"kind": "ncsn", "sigma_min": 0.001}, 8)

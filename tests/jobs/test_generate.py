@@ -92,7 +92,7 @@ def test_a_new_component_is_one_class(monkeypatch, tmp_path, write_config, capsy
     generated = texts()
     for name, text in generated.items():
         (tmp_path / name).write_text(text)
-    assert yaml.safe_load(generated["catalog.yaml"])["samplers"]["throwaway"] == {"continuous": True, "stepped": True}
+    assert yaml.safe_load(generated["catalog.yaml"])["samplers"]["throwaway"] == {"continuous": True, "stepped": True, "sweeps": "steps"}
     assert yaml.safe_load(generated["components.schema.yaml"])["samplers"]["throwaway"]["properties"]["steps"] == {
         "type": "integer", "minimum": 1, "default": 7}
     (tmp_path / "config.schema.yaml").write_text(packaged.SCHEMAS.joinpath("config.schema.yaml").read_text())

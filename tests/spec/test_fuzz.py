@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scorebench.spec import catalog
 from scorebench.spec.benchmark import Benchmark
 from scorebench.cli import _load
 from scorebench.errors import ScorebenchError
@@ -57,6 +58,11 @@ def mutated(path: tuple, value) -> dict:
     return config
 
 
+def swept(path: tuple) -> bool:
+    """Whether `path` is a sampler entry's sweep parameter in BASE (a list of step counts is valid there)."""
+    return path[0] == "samplers" and len(path) == 3 and path[2] == catalog.SAMPLERS.get(BASE["samplers"][path[1]]["kind"]).sweeps
+
+
 def cases():
     """(case id, config or non-mapping, key path the message must name)."""
     for path, value in leaves(BASE):
@@ -70,7 +76,8 @@ def cases():
             yield f"{where}=text", mutated(path, "abc"), where
             yield f"{where}=negative", mutated(path, -1), where
             yield f"{where}=zero", mutated(path, 0), where
-            yield f"{where}=list", mutated(path, [1]), where
+            # a sampler's step count may be a list (an NFE sweep): there a list with a count twice is the bad one
+            yield f"{where}=list", mutated(path, [value, value] if swept(path) else [1]), where
             if isinstance(value, int):
                 yield f"{where}=fraction", mutated(path, value + 0.5), where
         elif isinstance(value, str):
@@ -310,6 +317,21 @@ def contract_cases():
             ("ve-sigma-max-text", {"schedules__vp": {"kind": "ve", "sigma_max": "big"}}, "schedules.vp.sigma_max"),
             ("vp-beta-min-above-max", {"schedules__vp": {"kind": "vp", "beta_min": 30.0}}, "schedules.vp.beta_min")]:
         yield "combinations", label, _with(**changes), where
+    for label, entry, where in [
+            ("below-minimum", {"kind": "em", "steps": [1, 10]}, "steps"), ("duplicate", {"kind": "em", "steps": [10, 5, 10]}, "steps"),
+            ("float", {"kind": "em", "steps": [10, 2.5]}, "steps"), ("text", {"kind": "em", "steps": [10, "20"]}, "steps"),
+            ("bool", {"kind": "em", "steps": [True]}, "steps"), ("empty", {"kind": "em", "steps": []}, "steps"),
+            ("nested", {"kind": "em", "steps": [[5]]}, "steps"),
+            ("ald-below-minimum", {"kind": "ald", "steps_per_level": [0, 5]}, "steps_per_level"),
+            ("ald-levels-not-swept", {"kind": "ald", "levels": [5, 10]}, "levels"),
+            ("ode-adaptive", {"kind": "ode", "steps": [5, 10]}, "steps"),
+            ("ode-rk4-below-minimum", {"kind": "ode", "method": "rk4", "steps": [1]}, "steps"),
+            ("sweep-name", {"kind": "em", "steps": 10, "sweep": "a b"}, "sweep")]:
+        yield "sweep", f"sweep-{label}", _with(samplers__em=entry), f"samplers.em.{where}"
+    yield "sweep", "sweep-collision", _with(samplers__heun={"kind": "heun", "steps": [20, 40]},
+                                            samplers__heun_40={"kind": "heun"}), "samplers.heun.steps"
+    yield "sweep", "sweep-name-too-long", _with(**{"samplers__" + "e" * 63: {"kind": "em", "steps": [10]}}), \
+        f"samplers.{'e' * 63}.steps"
     for section in ("datasets", "schedules", "samplers"):
         first = next(iter(BASE[section].values()))
         for label, name in {"a*20": "a" * 20, "ab*20": "ab" * 20, "x+abc*20": "x" + "abc" * 20, "z+7*30": "z" + "7" * 30}.items():
@@ -325,6 +347,8 @@ VALID = {  # controls: each accepted by the parse, every verb's entry and the dr
     "mixture-std-rows": _with(datasets__mix={**MIXTURE, "stds": [[1.0, 0.5], [0.2, 0.3]]}),
     "features": _with(evaluate__features={"kind": "inception", "weights_path": "pt_inception.pth"}),
     "ode-rk4": _with(samplers__ode={"kind": "ode", "method": "rk4"}),
+    "sweeps": _with(samplers__em={"kind": "em", "steps": [5, 10]}, samplers__ode={"kind": "ode", "method": "rk4", "steps": [5, 10]},
+                    samplers__ald={"kind": "ald", "steps_per_level": [5, 10], "levels": 20}),
     "names-19-repeats": _with(samplers__ababababababababababababababababababab={"kind": "em"}),
     "scaling": {**copy.deepcopy(BASE), "scaling": {"dims": [2, 4], "objectives": ["dsm", "exact_loop"]}},
 }
@@ -361,7 +385,7 @@ TEXT_CASES = {  # (bytes of a config file, whether Snakemake's own reader takes 
 
 def test_the_contract_fuzzer_has_every_class_and_over_300_cases():
     classes = {cls for cls, *_ in CONTRACT}
-    assert classes == {"numbers", "types", "scaling", "solver", "features", "mixture", "combinations", "names"}, classes
+    assert classes == {"numbers", "types", "scaling", "solver", "features", "mixture", "combinations", "names", "sweep"}, classes
     assert len(CONTRACT) + len(TEXT_CASES) >= 300, len(CONTRACT)
 
 
@@ -442,7 +466,7 @@ def test_the_declared_ode_solvers_are_torchdiffeqs():
 REAL = [c for c in CONTRACT if c[1] in {
     "train.lr=nan", "seeds=2**70", "samplers.em.steps=text-1e999", "datasets.toy.kind=list", "scaling.dims=[-1]",
     "ode.method='bogus'", "features-path-number", "mixture-ragged-means", "mixture-weights-sum-0.9", "mixture-zero-std",
-    "ald-unstable-on-ncsn", "langevin-above-every-schedule", "samplers-name-ab*20"}]
+    "ald-unstable-on-ncsn", "langevin-above-every-schedule", "samplers-name-ab*20", "sweep-duplicate"}]
 
 
 def _cli(cmd, cwd):
@@ -456,7 +480,7 @@ def _dry(path, cwd, *extra):
 
 
 def test_the_real_sample_has_every_class():
-    assert {c[0] for c in REAL} == {cls for cls, *_ in CONTRACT} and len(REAL) == 13
+    assert {c[0] for c in REAL} == {cls for cls, *_ in CONTRACT} and len(REAL) == 14
 
 
 @pytest.mark.slow

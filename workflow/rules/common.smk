@@ -14,6 +14,7 @@ from scorebench.spec.benchmark import Benchmark
 from scorebench.spec.declared import with_overrides
 from scorebench.errors import ScorebenchError
 from scorebench.spec.grid import fidelity, metric_files, model_file, run_params
+from scorebench.spec.sweeps import members as sweep_members
 from scorebench.spec.layout import (
     AGGREGATE,
     CURVES,

@@ -31,6 +31,7 @@ rule report:
                 sb_config.has_grid(CONFIG),
                 "scaling" in CONFIG,
                 "conditioning" in CONFIG,
+                bool(sweep_members(CONFIG)),
             )
         ],
     log:
