@@ -92,6 +92,18 @@ def dry_run() -> list[str]:
     ]
 
 
+def samplers_grid() -> list[str]:
+    d = load("samplers_grid.json")
+    return [
+        "## The NFE frontier (`config/benchmarks/samplers.yaml`)", "",
+        f"From `results/samplers_grid.json` ({machine(d['machine'])}): `{d['command']}` in a fresh directory, "
+        f"{d['runs']} runs, {d['jobs']} jobs, {d['summary_rows']:,} summary rows "
+        f"({', '.join(f'{v:,} {k}' for k, v in d['rows_by_status'].items())}); {d['note']}.", "",
+        *table(["seconds", "target (s)", ""], [[d["seconds"], d["target_seconds"], verdict(d["seconds"] <= d["target_seconds"])]]),
+        "",
+    ]
+
+
 def throughput() -> list[str]:
     d = load("throughput.json")
     out = [
@@ -223,6 +235,8 @@ def render() -> str:
         *table(["benchmark", "command", "result file"], [
             ["default grid against the old shape", "`.venv/bin/python benchmarks/default_grid.py`", "`default_grid.json`"],
             ["dry run of a large grid", "`.venv/bin/python benchmarks/dry_run.py`", "`dry_run.json`"],
+            ["the NFE frontier benchmark", "`snakemake --cores all --configfile config/benchmarks/samplers.yaml`",
+             "`samplers_grid.json`"],
             ["throughput: step cost, seed batching, ensembles, sampling", "`.venv/bin/python benchmarks/throughput.py 200 9`",
              "`throughput.json`"],
             ["the same on a GPU", "`.venv/bin/python benchmarks/throughput.py 300 7 cuda`", "`throughput_cuda.json`"],
@@ -234,7 +248,7 @@ def render() -> str:
              "`default_summary.csv`"],
         ]),
         "",
-        *default_grid(), *dry_run(), *throughput(), *scaling(), *likelihood(), *seed_power(),
+        *default_grid(), *dry_run(), *samplers_grid(), *throughput(), *scaling(), *likelihood(), *seed_power(),
     ]
     while lines[-1] == "":
         lines.pop()
