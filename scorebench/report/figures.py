@@ -77,30 +77,39 @@ def _grid(rows: list, cols: list, width: float = 3.3, height: float = 2.8):
     return fig, axes
 
 
+def _panels(frame: pd.DataFrame, missing: str):
+    """A figure of one panel per dataset × schedule of `frame`, and (axis, dataset, schedule, rows) of
+    each panel that has rows; a panel without any says so (`missing`)."""
+    datasets, schedules = list(dict.fromkeys(frame.dataset)), list(dict.fromkeys(frame.schedule))
+    fig, axes = _grid(datasets, schedules)
+    panels = []
+    for i, dataset in enumerate(datasets):
+        for j, schedule in enumerate(schedules):
+            part = frame[(frame.dataset == dataset) & (frame.schedule == schedule)]
+            if part.empty:
+                axes[i][j].axis("off")
+                axes[i][j].text(0.5, 0.5, f"{dataset} · {schedule}: {missing}", ha="center", va="center")
+            else:
+                panels.append((axes[i][j], dataset, schedule, part))
+    return fig, panels
+
+
 def convergence(curves: pd.DataFrame) -> Picture:
     """One panel per dataset × schedule: the probe against training seconds, a line per objective."""
     values = curves.value.astype(float)
     trained = curves[~curves.objective.map(untrained) & np.isfinite(values) & (values > 0)]  # log axes; diverged runs out
     if trained.empty:
         return empty("no finite training curve (curve.csv) to draw")
-    datasets, schedules = list(dict.fromkeys(trained.dataset)), list(dict.fromkeys(trained.schedule))
     colours = _palette(trained.objective)
-    fig, axes = _grid(datasets, schedules)
-    for i, dataset in enumerate(datasets):
-        for j, schedule in enumerate(schedules):
-            ax = axes[i][j]
-            part = trained[(trained.dataset == dataset) & (trained.schedule == schedule)]
-            if part.empty:
-                ax.axis("off")
-                ax.text(0.5, 0.5, f"{dataset} · {schedule}: no run", ha="center", va="center")
-                continue
-            for objective, rows in part.groupby("objective"):
-                g = rows.groupby("step").agg(seconds=("train_seconds", "mean"), mean=("value", "mean"),
-                                             low=("value", "min"), high=("value", "max"))
-                ax.plot(g.seconds, g["mean"], color=colours[objective], label=objective, lw=1.5)
-                ax.fill_between(g.seconds, g.low, g.high, color=colours[objective], alpha=0.2, lw=0)
-            _log_axes(ax, True, True)
-            ax.set(title=f"{dataset} · {schedule}", xlabel="training seconds", ylabel=part.metric.iloc[0].replace("_", " "))
+    fig, panels = _panels(trained, "no run")
+    for ax, dataset, schedule, part in panels:
+        for objective, rows in part.groupby("objective"):
+            g = rows.groupby("step").agg(seconds=("train_seconds", "mean"), mean=("value", "mean"),
+                                         low=("value", "min"), high=("value", "max"))
+            ax.plot(g.seconds, g["mean"], color=colours[objective], label=objective, lw=1.5)
+            ax.fill_between(g.seconds, g.low, g.high, color=colours[objective], alpha=0.2, lw=0)
+        _log_axes(ax, True, True)
+        ax.set(title=f"{dataset} · {schedule}", xlabel="training seconds", ylabel=part.metric.iloc[0].replace("_", " "))
     handles = [plt.Line2D([], [], color=c, lw=2, label=o) for o, c in colours.items()]
     fig.legend(handles=handles, loc="outside right upper", title="objective")
     return picture(fig)
@@ -159,37 +168,29 @@ def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame) -> Picture:
     oracle's solid) of quality against mean NFE (log axis) with 95 % intervals, X of `nfe_to_reach` dotted."""
     if cells.empty:
         return empty("no sweep cell with a sample-quality metric and an nfe row")
-    datasets, schedules = list(dict.fromkeys(cells.dataset)), list(dict.fromkeys(cells.schedule))
     colours = _palette(cells.sweep)
     objectives = sorted(dict.fromkeys(cells.objective), key=lambda o: not untrained(o))
     styles = dict(zip(objectives, LINES * len(objectives)))
-    fig, axes = _grid(datasets, schedules)
-    for i, dataset in enumerate(datasets):
-        for j, schedule in enumerate(schedules):
-            ax = axes[i][j]
-            part = cells[(cells.dataset == dataset) & (cells.schedule == schedule)]
-            if part.empty:
-                ax.axis("off")
-                ax.text(0.5, 0.5, f"{dataset} · {schedule}: no sweep cell", ha="center", va="center")
-                continue
-            for (sweep, objective), curve in part.groupby(["sweep", "objective"], sort=False):
-                spread = curve.n_seeds > 1
-                err = np.vstack([np.where(spread, curve.estimate - curve.ci_low, 0),
-                                 np.where(spread, curve.ci_high - curve.estimate, 0)])
-                ax.errorbar(curve.nfe, curve.estimate, yerr=np.nan_to_num(err), color=colours[sweep],
-                            ls=styles[objective], marker="o", ms=3, capsize=2, lw=1.2)
-            target = reach[(reach.dataset == dataset) & (reach.schedule == schedule)].target
-            if len(target):
-                ax.axhline(float(target.iloc[0]), color="grey", ls=":", lw=1)
-            metric = part.metric.iloc[0]
-            log = METRIC_INFO[metric].log_scale
-            _log_axes(ax, True, log)
-            low, high = float(part.estimate.min()), float(part.estimate.max())  # the curves, not a 2-seed interval, set the range
-            if log and low > 0:
-                ax.set_ylim(low / 3, high * 3)
-            elif high > low:
-                ax.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
-            ax.set(title=f"{dataset} · {schedule}", xlabel="NFE", ylabel=metric)
+    fig, panels = _panels(cells, "no sweep cell")
+    for ax, dataset, schedule, part in panels:
+        for (sweep, objective), curve in part.groupby(["sweep", "objective"], sort=False):
+            spread = curve.n_seeds > 1
+            err = np.vstack([np.where(spread, curve.estimate - curve.ci_low, 0),
+                             np.where(spread, curve.ci_high - curve.estimate, 0)])
+            ax.errorbar(curve.nfe, curve.estimate, yerr=np.nan_to_num(err), color=colours[sweep],
+                        ls=styles[objective], marker="o", ms=3, capsize=2, lw=1.2)
+        target = reach[(reach.dataset == dataset) & (reach.schedule == schedule)].target
+        if len(target):
+            ax.axhline(float(target.iloc[0]), color="grey", ls=":", lw=1)
+        metric = part.metric.iloc[0]
+        log = METRIC_INFO[metric].log_scale
+        _log_axes(ax, True, log)
+        low, high = float(part.estimate.min()), float(part.estimate.max())  # the curves, not a 2-seed interval, set the range
+        if log and low > 0:
+            ax.set_ylim(low / 3, high * 3)
+        elif high > low:
+            ax.set_ylim(low - 0.1 * (high - low), high + 0.1 * (high - low))
+        ax.set(title=f"{dataset} · {schedule}", xlabel="NFE", ylabel=metric)
     handles = ([plt.Line2D([], [], color=c, lw=2, label=s) for s, c in colours.items()]
                + [plt.Line2D([], [], color="k", ls=styles[o], label=o) for o in objectives]
                + [plt.Line2D([], [], color="grey", ls=":", label="X (NFE-to-reach target)")])
