@@ -94,10 +94,7 @@ class Sampler(ABC):
 
     def final_denoise(self, score, process, x, t):
         """Tweedie's formula at the last level: E[x0 | x_t] = (x + σ² s(x, t)) / α."""
-        if not self.denoise:
-            return x
-        alpha, sigma = process.marginal(t)
-        return (x + sigma**2 * score(x, t)) / alpha
+        return denoised(score, process, x, t) if self.denoise else x
 
     @abstractmethod
     def run(self, score, process, x, generator, check) -> torch.Tensor:

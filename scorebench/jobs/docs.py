@@ -134,6 +134,13 @@ PARAMETERS = {
 }
 
 
+def _facts(section: str):
+    """The catalog's kinds and facts of a schema section (None for one without facts: nets, features)."""
+    return {"datasets": catalog.DATASETS, "objectives": catalog.OBJECTIVES, "schedules": catalog.SCHEDULES,
+            "samplers": catalog.SAMPLERS, "conditioning.masks": catalog.MASKS,
+            "conditioning.methods": catalog.METHODS}.get(section)
+
+
 def describe(section: str, kind: str | None, name: str) -> str:
     """The one line of a parameter: the most specific entry of PARAMETERS; '' when none."""
     for key in ([f"{section}.{kind}.{name}"] if kind else []) + [f"{section}.{name}", name]:
@@ -270,8 +277,7 @@ def reference() -> str:
         kinds = parts[section]
         docs = summaries(SOURCES[section])
         lines += ["", f"### `{section}` kinds", ""]
-        facts = {"datasets": catalog.DATASETS, "objectives": catalog.OBJECTIVES, "schedules": catalog.SCHEDULES,
-                 "samplers": catalog.SAMPLERS}.get(section)
+        facts = _facts(section)
         bare = sorted(set(facts or ()) - set(kinds))
         if bare:
             lines += ["Registered without parameters (no entry in the parameter schema): "
@@ -316,8 +322,7 @@ def listing(section: str | None = None) -> str:
                 lines.append(f"  {metric}  ({', '.join(flags)})")
             continue
         kinds, docs = components()[LIST_SECTIONS[name]], summaries(SOURCES[LIST_SECTIONS[name]])
-        facts = {"datasets": catalog.DATASETS, "objectives": catalog.OBJECTIVES, "schedules": catalog.SCHEDULES,
-                 "samplers": catalog.SAMPLERS, "masks": catalog.MASKS, "methods": catalog.METHODS}.get(name)
+        facts = _facts(LIST_SECTIONS[name])
         for kind in sorted(kinds):
             lines.append(f"  {kind} - {docs.get(kind, '')}".rstrip(" -"))
             if facts is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import catalog
 from ..errors import ConfigError
+from .packaged import components
 
 SWEEP = "sweep"  # the key an expanded entry carries: the sweep (report curve) it belongs to
 MAX_NAME = 64  # the schema's longest entry name
@@ -44,15 +45,15 @@ def _sweep_key(spec: dict) -> str | None:
 
 def _counts(where: str, spec: dict, key: str) -> list[int]:
     """The list's counts, each an integer at least the parameter's minimum, none twice, an ode with a fixed-grid method."""
-    from .packaged import components
-
-    if spec["kind"] == "ode" and spec.get("method", "dopri5") not in catalog.FIXED_GRID_METHODS:
+    properties = components()["samplers"][spec["kind"]]["properties"]
+    method = spec.get("method", properties.get("method", {}).get("default"))
+    if spec["kind"] == "ode" and method not in catalog.FIXED_GRID_METHODS:
         raise ConfigError(f"{where}: a list of step counts needs a fixed-grid method ({', '.join(catalog.FIXED_GRID_METHODS)}); "
-                          f"method {spec.get('method', 'dopri5')!r} is adaptive and picks its own steps")
+                          f"method {method!r} is adaptive and picks its own steps")
     counts = spec[key]
     if not counts:
         raise ConfigError(f"{where}: an empty list; give one or more step counts")
-    lowest = components()["samplers"][spec["kind"]]["properties"][key].get("minimum", 1)
+    lowest = properties[key].get("minimum", 1)
     seen: set[int] = set()
     for count in counts:
         if not isinstance(count, int) or isinstance(count, bool):
@@ -87,8 +88,6 @@ def members(config: dict) -> dict[str, list[str]]:
 
 def _count(spec: dict) -> int:
     """An entry's step count: its sweep parameter as given, else that parameter's default."""
-    from .packaged import components
-
     key = _sweep_key(spec)
     return spec.get(key, components()["samplers"][spec["kind"]]["properties"][key]["default"])
 
