@@ -14,27 +14,15 @@ from functools import lru_cache
 
 from .facts import DatasetFacts, MaskFacts, MethodFacts, ObjectiveFacts, SamplerFacts, ScheduleFacts
 from .packaged import catalog as _generated, components
+from .registry import Registry
 
 
-class Kinds:
-    """The registered kinds of one section and their facts, as the parse reads them."""
-
-    def __init__(self, concept: str, entries: dict[str, dict], facts: type):
-        self.concept = concept
-        names = {f.name for f in fields(facts)}
-        self._entries = {kind: facts(**{k: v for k, v in values.items() if k in names}) for kind, values in entries.items()}
-
-    def get(self, kind: str):
-        return self._entries[kind]
-
-    def __contains__(self, kind: object) -> bool:
-        return kind in self._entries
-
-    def __iter__(self):
-        return iter(sorted(self._entries))
-
-    def keys(self) -> list[str]:
-        return sorted(self._entries)
+def _kinds(concept: str, entries: dict[str, dict], facts: type) -> Registry:
+    """The registered kinds of one section, each with its facts (a `facts` instance), as the parse reads them."""
+    registry, names = Registry(concept), {f.name for f in fields(facts)}
+    for kind, values in entries.items():
+        registry.register(kind)(facts(**{k: v for k, v in values.items() if k in names}))
+    return registry
 
 
 @lru_cache(maxsize=1)
@@ -42,12 +30,12 @@ def _loaded() -> dict:
     """The catalog's sections, read on first use (not at import: `jobs.generate` imports the spec layer
     to write the very file this reads)."""
     data = _generated()
-    return {"DATASETS": Kinds("dataset", data["datasets"], DatasetFacts),
-            "SCHEDULES": Kinds("schedule", data["schedules"], ScheduleFacts),
-            "SAMPLERS": Kinds("sampler", data["samplers"], SamplerFacts),
-            "OBJECTIVES": Kinds("objective", data["objectives"], ObjectiveFacts),
-            "MASKS": Kinds("mask", data["masks"], MaskFacts),
-            "METHODS": Kinds("conditioning method", data["methods"], MethodFacts),
+    return {"DATASETS": _kinds("dataset", data["datasets"], DatasetFacts),
+            "SCHEDULES": _kinds("schedule", data["schedules"], ScheduleFacts),
+            "SAMPLERS": _kinds("sampler", data["samplers"], SamplerFacts),
+            "OBJECTIVES": _kinds("objective", data["objectives"], ObjectiveFacts),
+            "MASKS": _kinds("mask", data["masks"], MaskFacts),
+            "METHODS": _kinds("conditioning method", data["methods"], MethodFacts),
             "FEATURE_KINDS": tuple(data["features"]),  # evaluate.features kinds
             "NET_KINDS": tuple(data["nets"]),  # train.net kinds
             "WEIGHT_TOLERANCE": data["constants"]["weight_tolerance"],  # explicit mixture weights sum to 1 within this
