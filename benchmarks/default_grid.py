@@ -38,26 +38,32 @@ RUN_KEY = ["dataset", "objective", "schedule", "seed"]
 OLD_SHAPE = ("ncsn", "vp"), [0, 1, 2]  # the default before members = schedules × seeds
 
 
-def run_grid(config: dict, keep_summary: bool) -> dict:
-    """One `snakemake --cores all` of `config` in a fresh directory: its timings and rows."""
+def run_grid(config: dict, summary_to: Path | None = None, workdir: Path | None = None) -> dict:
+    """One `snakemake --cores all` of `config` in a fresh directory (`workdir`, kept, else a temporary
+    one): its timings and rows; its summary.csv copied to `summary_to` when given."""
+    if workdir is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return run_grid(config, summary_to, Path(tmp))
+    if workdir.exists() and any(workdir.iterdir()):
+        raise SystemExit(f"{workdir}: not empty; a grid is timed in a fresh directory")
+    workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.yaml"
-        path.write_text(yaml.safe_dump(config))
-        start = time.perf_counter()
-        proc = subprocess.run([str(BIN / "snakemake"), "--cores", "all", "--snakefile", str(ROOT / "Snakefile"),
-                               "--directory", tmp, "--configfile", str(path)], capture_output=True, text=True, env=env)
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-3000:])
-        root = Path(tmp) / "results" / config["name"]
-        jobs = pd.concat([pd.read_csv(p, sep="\t").assign(job=str(p.relative_to(root / "benchmarks"))[:-4])
-                          for p in sorted((root / "benchmarks").rglob("*.tsv"))])
-        jobs["work"] = [_work(root / "logs" / f"{job}.log") for job in jobs.job]
-        timed = jobs.dropna(subset=["work"])
-        summary = pd.read_csv(root / "summary.csv")
-        if keep_summary:
-            shutil.copy(root / "summary.csv", RESULTS / "default_summary.csv")
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    start = time.perf_counter()
+    proc = subprocess.run([str(BIN / "snakemake"), "--cores", "all", "--snakefile", str(ROOT / "Snakefile"),
+                           "--directory", str(workdir), "--configfile", str(path)], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    root = workdir / "results" / config["name"]
+    jobs = pd.concat([pd.read_csv(p, sep="\t").assign(job=str(p.relative_to(root / "benchmarks"))[:-4])
+                      for p in sorted((root / "benchmarks").rglob("*.tsv"))])
+    jobs["work"] = [_work(root / "logs" / f"{job}.log") for job in jobs.job]
+    timed = jobs.dropna(subset=["work"])
+    summary = pd.read_csv(root / "summary.csv")
+    if summary_to is not None:
+        shutil.copy(root / "summary.csv", summary_to)
     return {"schedules": list(config["schedules"]), "seeds": config["seeds"], "runs": len(summary[summary.objective != "data"].groupby(RUN_KEY)),
             "seconds": round(seconds, 1), "jobs": len(jobs),
             "job_seconds": round(float(jobs.s.sum()), 1),
@@ -101,8 +107,8 @@ def main() -> int:
     schedules, seeds = OLD_SHAPE
     old_config = {**config, "schedules": {s: config["schedules"][s] for s in schedules}, "seeds": seeds}
     before = reference_seconds()
-    new = run_grid(config, keep_summary=True)
-    old = run_grid(old_config, keep_summary=False)
+    new = run_grid(config, summary_to=RESULTS / "default_summary.csv")
+    old = run_grid(old_config)
     after = reference_seconds()
     reference = (before + after) / 2
     for grid in (new, old):

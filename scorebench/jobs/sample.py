@@ -317,6 +317,8 @@ def model_rows(config: dict, run: RunSpec, results: str | Path = RESULTS, device
     if "train_seconds" in names:
         rows.append(row(run, MODEL, "train_seconds", trained["train_seconds"],
                         detail=timing_detail(trained.get("batched_with", 1), steps_detail(trained))))
+    if "train_steps" in names:
+        rows.append(row(run, MODEL, "train_steps", trained["steps"], detail=steps_detail(trained)))
     if "fisher_divergence" in names:
         fd = fisher_divergence(score, dataset, process, n=cfg.fisher_points,
                                generator=torch.Generator().manual_seed(seed_for(run, "fisher")))

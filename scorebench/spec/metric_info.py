@@ -29,6 +29,7 @@ BATCHED = "one timing of a batch of"  # how a shared timing row's detail begins;
 
 METRIC_INFO = {
     "train_seconds": MetricInfo("seconds", True, timing=True, level="model"),
+    "train_steps": MetricInfo("steps", True, lower_is_better=False, level="model"),  # fewer than train.steps under a budget
     "nll_bits_per_dim": MetricInfo("bits/dim", False, level="model", headline=2),
     "fisher_divergence": MetricInfo("sigma^2-weighted", True, level="model", needs="synthetic", headline=1),
     "nll_gap_bits_per_dim": MetricInfo("bits/dim", False, level="model", needs="synthetic"),
