@@ -92,16 +92,20 @@ def dry_run() -> list[str]:
     ]
 
 
-def samplers_grid() -> list[str]:
-    d = load("samplers_grid.json")
-    return [
-        "## The NFE frontier (`config/benchmarks/samplers.yaml`)", "",
-        f"From `results/samplers_grid.json` ({machine(d['machine'])}): `{d['command']}` in a fresh directory, "
+def config_grid(name: str, title: str) -> list[str]:
+    """A benchmark config's whole grid, timed by benchmarks/config_grid.py, with its report's verdict lines."""
+    d = load(f"{name}_grid.json")
+    lines = [
+        f"## {title}", "",
+        f"From `results/{name}_grid.json` ({machine(d['machine'])}): `{d['command']}` in a fresh directory, "
         f"{d['runs']} runs, {d['jobs']} jobs, {d['summary_rows']:,} summary rows "
         f"({', '.join(f'{v:,} {k}' for k, v in d['rows_by_status'].items())}); {d['note']}.", "",
         *table(["seconds", "target (s)", ""], [[d["seconds"], d["target_seconds"], verdict(d["seconds"] <= d["target_seconds"])]]),
         "",
     ]
+    if d.get("verdict"):
+        lines += [f"Its report's verdict (`results/{name}_report.html`):", "", *(f"- {line}" for line in d["verdict"]), ""]
+    return lines
 
 
 def throughput() -> list[str]:
@@ -235,8 +239,11 @@ def render() -> str:
         *table(["benchmark", "command", "result file"], [
             ["default grid against the old shape", "`.venv/bin/python benchmarks/default_grid.py`", "`default_grid.json`"],
             ["dry run of a large grid", "`.venv/bin/python benchmarks/dry_run.py`", "`dry_run.json`"],
-            ["the NFE frontier benchmark", "`snakemake --cores all --configfile config/benchmarks/samplers.yaml`",
-             "`samplers_grid.json`"],
+            ["the NFE frontier benchmark", "`.venv/bin/python benchmarks/config_grid.py config/benchmarks/samplers.yaml 900 --keep DIR`",
+             "`samplers_grid.json`, `samplers_summary.csv`, `samplers_report.html`"],
+            ["real images: mnist5k at equal steps and equal compute",
+             "`.venv/bin/python benchmarks/config_grid.py config/benchmarks/mnist5k.yaml 1800 --keep DIR`",
+             "`mnist5k_grid.json`, `mnist5k_summary.csv`, `mnist5k_report.html`"],
             ["throughput: step cost, seed batching, ensembles, sampling", "`.venv/bin/python benchmarks/throughput.py 200 9`",
              "`throughput.json`"],
             ["the same on a GPU", "`.venv/bin/python benchmarks/throughput.py 300 7 cuda`", "`throughput_cuda.json`"],
@@ -248,7 +255,8 @@ def render() -> str:
              "`default_summary.csv`"],
         ]),
         "",
-        *default_grid(), *dry_run(), *samplers_grid(), *throughput(), *scaling(), *likelihood(), *seed_power(),
+        *default_grid(), *dry_run(), *config_grid("samplers", "The NFE frontier (`config/benchmarks/samplers.yaml`)"),
+        *config_grid("mnist5k", "Real images at d = 784 (`config/benchmarks/mnist5k.yaml`)"), *throughput(), *scaling(), *likelihood(), *seed_power(),
     ]
     while lines[-1] == "":
         lines.pop()

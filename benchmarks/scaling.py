@@ -9,12 +9,12 @@ study runs twice in a row; the machine file records how far the two agree per ce
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from machine import RESULTS, record
 
-from scorebench.spec.config import load
+from scorebench.spec.benchmark import Benchmark
 from scorebench.jobs.scaling import fit_slopes, run_scaling, save_tables
 from scorebench.spec.settings import ScalingConfig
 
@@ -35,8 +35,8 @@ def agreement(first: list[dict], second: list[dict]) -> dict:
 def main(device: str = "cpu") -> int:
     kind = device.split(":")[0]
     # on CPU, millisecond cells on a shared 2-core VM jump by 2x now and then: 15 repeats keep their medians steady
-    cfg = ScalingConfig.from_dict({**load(STUDY)["scaling"], "device": device} if kind == "cuda"
-                                  else {"device": device, "repeats": 15})
+    cfg = (replace(Benchmark.read(STUDY).scaling, device=device) if kind == "cuda"
+           else ScalingConfig(device=device, repeats=15))
     rows = run_scaling(cfg)
     slopes = fit_slopes(rows, cfg.fit_from_dim)
     save_tables(rows, slopes, RESULTS / f"scaling_{kind}.csv", RESULTS / f"scaling_{kind}_slopes.csv")

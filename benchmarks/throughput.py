@@ -28,14 +28,14 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from machine import record
 
-from scorebench.spec.config import load, section
-from scorebench.spec.grid import RunSpec, objective_params, runs
-from scorebench.spec.settings import EvaluateConfig
+from scorebench.spec.benchmark import Benchmark
+from scorebench.spec.grid import RunSpec
 from scorebench.core.nets import stack_members
 from scorebench.core.objectives import build_objective
 from scorebench.core.rng import Streams
@@ -124,12 +124,12 @@ def ratio_row(times: dict, top: str, bottom: str) -> dict:
             "ratio_median": round(statistics.median(ratios), 3), "ratio_iqr": [round(q[0], 3), round(q[2], 3)]}
 
 
-def versus_reference(config: dict, steps: int, rounds: int) -> list[dict]:
+def versus_reference(bench: Benchmark, steps: int, rounds: int) -> list[dict]:
     out = []
     for dataset_name in ("toy", "gmm8"):
-        dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
-        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
-                                     "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
+        dataset, process = prepare(bench, RunSpec(dataset_name, "dsm", "vp", 0))
+        cfg = replace(bench.train(dataset_name), steps=steps,
+                                     checkpoint_every=steps + 1, log_every=steps + 1, curve_points=1)
         for objective in ("dsm", "ssm"):
             times = interleaved({
                 "scorebench": lambda n: scorebench_loop(dataset, process, cfg, objective, n),
@@ -140,12 +140,12 @@ def versus_reference(config: dict, steps: int, rounds: int) -> list[dict]:
     return out
 
 
-def seed_batching(config: dict, steps: int, rounds: int, device: str = "cpu") -> list[dict]:
+def seed_batching(bench: Benchmark, steps: int, rounds: int, device: str = "cpu") -> list[dict]:
     out = []
     for dataset_name in ("toy", "gmm8", "digits"):
-        dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
-        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps, "device": device,
-                                     "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
+        dataset, process = prepare(bench, RunSpec(dataset_name, "dsm", "vp", 0))
+        cfg = replace(bench.train(dataset_name), steps=steps, device=device,
+                                     checkpoint_every=steps + 1, log_every=steps + 1, curve_points=1)
         for objective in ("dsm", "ssm"):
             times = interleaved({
                 "three_seeds": lambda n: scorebench_loop(dataset, process, cfg, objective, n, seeds=3),
@@ -156,13 +156,13 @@ def seed_batching(config: dict, steps: int, rounds: int, device: str = "cpu") ->
     return out
 
 
-def ensemble(config: dict, steps: int, rounds: int) -> list[dict]:
+def ensemble(bench: Benchmark, steps: int, rounds: int) -> list[dict]:
     out = []
     for dataset_name in ("toy", "gmm8"):
-        prepared = [prepare(config, RunSpec(dataset_name, "dsm", s, 0)) for s in config["schedules"]]
-        dataset, processes = prepared[0][0], [p for _, p in prepared for _ in config["seeds"]]
-        cfg = TrainConfig.from_dict({**section(config, "train", dataset_name), "steps": steps,
-                                     "checkpoint_every": steps + 1, "log_every": steps + 1, "curve_points": 1})
+        prepared = [prepare(bench, RunSpec(dataset_name, "dsm", s, 0)) for s in bench.schedules]
+        dataset, processes = prepared[0][0], [p for _, p in prepared for _ in bench.seeds]
+        cfg = replace(bench.train(dataset_name), steps=steps,
+                                     checkpoint_every=steps + 1, log_every=steps + 1, curve_points=1)
         for objective in ("dsm", "ssm"):
             times = interleaved({
                 "members": lambda n: ensemble_loop(dataset, processes, cfg, objective, n),
@@ -173,14 +173,14 @@ def ensemble(config: dict, steps: int, rounds: int) -> list[dict]:
     return out
 
 
-def sampling(config: dict, rounds: int) -> list[dict]:
+def sampling(bench: Benchmark, rounds: int) -> list[dict]:
     out = []
-    draw = build_sampler("em", config["samplers"]["em"])
+    draw = build_sampler("em", bench.sampler("em"))
     for dataset_name in ("toy", "gmm8", "digits"):
-        dataset, process = prepare(config, RunSpec(dataset_name, "dsm", "vp", 0))
-        cfg = TrainConfig.from_dict(section(config, "train", dataset_name))
-        n = EvaluateConfig.from_dict(section(config, "evaluate", dataset_name)).n_samples
-        seeds = len(config["seeds"])
+        dataset, process = prepare(bench, RunSpec(dataset_name, "dsm", "vp", 0))
+        cfg = bench.train(dataset_name)
+        n = bench.evaluate(dataset_name).n_samples
+        seeds = len(bench.seeds)
 
         def batch(members: int) -> float:
             torch.manual_seed(0)
@@ -194,11 +194,11 @@ def sampling(config: dict, rounds: int) -> list[dict]:
         batch(seeds)  # warm-up
         for r in range(rounds):
             for name in (["per_schedule", "one_batch"] if r % 2 == 0 else ["one_batch", "per_schedule"]):
-                times[name].append(sum(batch(seeds) for _ in config["schedules"]) if name == "per_schedule"
-                                   else batch(seeds * len(config["schedules"])))
+                times[name].append(sum(batch(seeds) for _ in bench.schedules) if name == "per_schedule"
+                                   else batch(seeds * len(bench.schedules)))
         ratios = sorted(a / b for a, b in zip(times["per_schedule"], times["one_batch"]))
         q = statistics.quantiles(ratios, n=4)
-        out.append({"dataset": dataset_name, "sampler": "em", "members": seeds * len(config["schedules"]),
+        out.append({"dataset": dataset_name, "sampler": "em", "members": seeds * len(bench.schedules),
                     "n_samples": n, "rounds": rounds,
                     "seconds_per_schedule_batches": round(statistics.median(times["per_schedule"]), 3),
                     "seconds_one_batch": round(statistics.median(times["one_batch"]), 3),
@@ -208,22 +208,22 @@ def sampling(config: dict, rounds: int) -> list[dict]:
 
 
 def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
-    config = load(CONFIG)
+    bench = Benchmark.read(CONFIG)
     if device != "cpu":  # on a GPU: only whether seed batching pays there (throughput_<device>.json)
-        batching = seed_batching(config, int(steps), int(rounds), device)
+        batching = seed_batching(bench, int(steps), int(rounds), device)
         record(f"throughput_{device.split(':')[0]}", {"steps": int(steps), "schedule": "vp", "seed_batching": batching},
                device=device)
         return 0
     torch.set_num_threads(1)  # one job's share on the workflow's one-thread train rule
     rows = []
     with tempfile.TemporaryDirectory() as tmp:  # warm-up: the first call's imports are not a run's throughput
-        dataset, process = prepare(config, RunSpec("toy", "dsm", "vp", 0))
-        train(dataset, build_objective("dsm"), TrainConfig.from_dict({"steps": 5}), [Member(0, Path(tmp), {}, process)])
-    for run in sorted({RunSpec(r.dataset, r.objective, "vp", 0) for r in runs(config)[0] if r.objective != "oracle"},
+        dataset, process = prepare(bench, RunSpec("toy", "dsm", "vp", 0))
+        train(dataset, build_objective("dsm"), replace(bench.train("toy"), steps=5), [Member(0, Path(tmp), {}, process)])
+    for run in sorted({RunSpec(r.dataset, r.objective, "vp", 0) for r in bench.runs if r.objective != "oracle"},
                       key=lambda r: (r.dataset, r.objective)):
-        dataset, process = prepare(config, run)
-        cfg = TrainConfig.from_dict({**section(config, "train", run.dataset), "steps": int(steps)})
-        objective = build_objective(run.objective, objective_params(config, run.objective))
+        dataset, process = prepare(bench, run)
+        cfg = replace(bench.train(run.dataset), steps=int(steps))
+        objective = build_objective(run.objective, bench.objective_params(run.objective))
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             train(dataset, objective, cfg, [Member(0, Path(tmp), run.as_dict(), process)])
@@ -232,10 +232,10 @@ def main(steps: str = "200", rounds: str = "9", device: str = "cpu") -> int:
                      "steps_per_second": round(cfg.steps / seconds, 1),
                      "samples_per_second": round(cfg.steps * cfg.batch_size / seconds)})
         print(rows[-1], flush=True)
-    paired = versus_reference(config, int(steps), int(rounds))
-    batching = seed_batching(config, int(steps), int(rounds))
-    members = ensemble(config, int(steps), int(rounds))
-    drawing = sampling(config, int(rounds))
+    paired = versus_reference(bench, int(steps), int(rounds))
+    batching = seed_batching(bench, int(steps), int(rounds))
+    members = ensemble(bench, int(steps), int(rounds))
+    drawing = sampling(bench, int(rounds))
     record("throughput", {"steps": int(steps), "threads": 1, "schedule": "vp", "runs": rows,
                           "versus_reference": paired, "target_ratio": 1.05, "seed_batching": batching,
                           "ensemble": members, "target_ensemble_ratio": 4.0, "sampling": drawing})

@@ -43,16 +43,15 @@ def _load(path, dataset: str | None = None):
     from .spec.benchmark import Benchmark
 
     bench = Benchmark.read(path)
-    config = bench.config
-    if dataset is not None and dataset not in config["datasets"]:
+    if dataset is not None and dataset not in bench.dataset_entries:
         raise ConfigError(f"--dataset: the config's datasets have no entry {dataset!r}; it has: "
-                          f"{', '.join(config['datasets']) or 'none'}")
+                          f"{', '.join(bench.dataset_entries) or 'none'}")
     return check(bench, None if dataset is None else [dataset])
 
 
-def _sampler(config: dict, name: str | None) -> str | None:
-    if name is not None and name not in config["samplers"]:
-        raise ConfigError(f"--sampler: the config has no sampler {name!r}; it has: {', '.join(config['samplers']) or 'none'}")
+def _sampler(bench, name: str | None) -> str | None:
+    if name is not None and name not in bench.samplers:
+        raise ConfigError(f"--sampler: the config has no sampler {name!r}; it has: {', '.join(bench.samplers) or 'none'}")
     return name
 
 
@@ -61,7 +60,6 @@ def cmd_train(args) -> int:
     from .jobs.build import record_groups, train_runs
 
     bench = _load(args.config, args.dataset)
-    config = bench.config
     if args.evaluate and (args.schedule is not None or args.seed is not None):
         raise ConfigError("--evaluate: writes the rows of the whole group (every schedule and seed); drop --schedule "
                           "and --seed, or run `scorebench evaluate` afterwards")
@@ -69,9 +67,9 @@ def cmd_train(args) -> int:
         group = [RunSpec(args.dataset, args.objective, args.schedule, args.seed)]
     else:
         group = bench.select(dataset=args.dataset, objective=args.objective, schedule=args.schedule, seed=args.seed)
-    records = train_runs(config, group, args.results, record_failure=args.record_failure)
+    records = train_runs(bench, group, args.results, record_failure=args.record_failure)
     if args.schedule is None and args.seed is None:  # the whole group: the workflow's output of this job
-        record_groups(config, group, args.results, {rec["run"]["id"]: rec["status"] for rec in records})
+        record_groups(bench, group, args.results, {rec["run"]["id"]: rec["status"] for rec in records})
     for rec in records:
         if rec["status"] == "diverged":
             print(f"scorebench: {rec['run']['id']} diverged at step {rec['diverged_step']} (non-finite loss); "
@@ -79,7 +77,7 @@ def cmd_train(args) -> int:
         elif rec["status"] == "failed":
             print(f"scorebench: {rec['run']['id']} failed and was recorded as failed: {rec['reason']}", file=sys.stderr)
     if args.evaluate:
-        _write_metrics(config, args.dataset, None, group, args)
+        _write_metrics(bench, args.dataset, None, group, args)
     return 0
 
 
@@ -87,41 +85,40 @@ def cmd_sample(args) -> int:
     from .jobs.sample import sample_runs
 
     bench = _load(args.config, args.dataset)
-    config = bench.config
-    sampler = _sampler(config, args.sampler)
+    sampler = _sampler(bench, args.sampler)
     runs = bench.select(dataset=args.dataset)
-    for rec in sample_runs(config, runs, sampler, args.results, args.device):
+    for rec in sample_runs(bench, runs, sampler, args.results, args.device):
         stats = rec.get("stats", {})
         batched = f" (batched with {stats['batched_with'] - 1} more)" if stats.get("batched_with", 1) > 1 else ""
         reused = " (unchanged draw, reused)" if rec.get("reused") else ""
         print(f"{rec['run']['id']} {sampler}: {rec['status']} {stats.get('seconds', 0.0):.2f} s{batched}{reused} "
               f"{rec['reason']}".rstrip(), flush=True)
     if args.evaluate:
-        _write_metrics(config, args.dataset, sampler, runs, args)
+        _write_metrics(bench, args.dataset, sampler, runs, args)
     return 0
 
 
-def _write_metrics(config: dict, dataset: str, sampler: str | None, runs: list, args) -> None:
+def _write_metrics(bench, dataset: str, sampler: str | None, runs: list, args) -> None:
     """Evaluate `runs` with `sampler` into metrics/<dataset>/<sampler>.json, or (sampler None) each
     objective's models into metrics/<dataset>/model.<objective>.json."""
     from .jobs.sample import evaluate_runs
     from .spec.grid import model_file
 
     if sampler is not None:
-        _save_rows(config, dataset, sampler, evaluate_runs(config, runs, sampler, args.results, args.device), args.results)
+        _save_rows(bench, dataset, sampler, evaluate_runs(bench, runs, sampler, args.results, args.device), args.results)
         return
     for objective in dict.fromkeys(run.objective for run in runs):
         group = [run for run in runs if run.objective == objective]
-        _save_rows(config, dataset, model_file(objective), evaluate_runs(config, group, None, args.results, args.device),
+        _save_rows(bench, dataset, model_file(objective), evaluate_runs(bench, group, None, args.results, args.device),
                    args.results)
 
 
-def _save_rows(config: dict, dataset: str, name: str, rows: list[dict], results) -> None:
+def _save_rows(bench, dataset: str, name: str, rows: list[dict], results) -> None:
     """Write metric rows to metrics/<dataset>/<name>.json and print one line per row."""
     from .jobs.sample import write_rows
-    from .spec.layout import METRICS, Layout
+    from .spec.layout import METRICS
 
-    write_rows(rows, Layout(results, config["name"]).path(METRICS, dataset=dataset, name=name))
+    write_rows(rows, bench.layout(results).path(METRICS, dataset=dataset, name=name))
     for r in rows:
         print(f"{r['objective']}/{r['schedule']}/seed{r['seed']} {r['sampler']} {r['metric']}={r['value']:.4g} "
               f"{r['status']} {r['detail']}".rstrip())
@@ -129,37 +126,34 @@ def _save_rows(config: dict, dataset: str, name: str, rows: list[dict], results)
 
 def cmd_evaluate(args) -> int:
     bench = _load(args.config, args.dataset)
-    config = bench.config
-    sampler = _sampler(config, args.sampler)
+    sampler = _sampler(bench, args.sampler)
     if sampler is not None and args.objective is not None:
         raise ConfigError("--objective: only without --sampler (a sampler's file holds every objective's runs)")
-    _write_metrics(config, args.dataset, sampler, bench.select(dataset=args.dataset, objective=args.objective), args)
+    _write_metrics(bench, args.dataset, sampler, bench.select(dataset=args.dataset, objective=args.objective), args)
     return 0
 
 
 def cmd_condition(args) -> int:
-    from .spec.grid import conditional_file, conditioning
+    from .spec.grid import conditional_file
     from .jobs.condition import conditional_rows
 
     bench = _load(args.config, args.dataset)
-    config = bench.config
-    sampler = _sampler(config, args.sampler)
-    if conditioning(config) is None or sampler not in conditioning(config)["samplers"]:
+    sampler = _sampler(bench, args.sampler)
+    if bench.conditioning is None or sampler not in bench.conditioning["samplers"]:
         raise ConfigError(f"--sampler: {sampler} is not one of the config's conditioning.samplers")
-    rows = conditional_rows(config, bench.select(dataset=args.dataset), sampler, args.results, args.device)
-    _save_rows(config, args.dataset, conditional_file(sampler), rows, args.results)
+    rows = conditional_rows(bench, bench.select(dataset=args.dataset), sampler, args.results, args.device)
+    _save_rows(bench, args.dataset, conditional_file(sampler), rows, args.results)
     return 0
 
 
 def cmd_reference(args) -> int:
     from .jobs.sample import baseline_rows, write_rows
-    from .spec.layout import DATA_METRICS, METRICS, Layout
+    from .spec.layout import DATA_METRICS, METRICS
 
     bench = _load(args.config, args.dataset)
     bench.select(dataset=args.dataset)
-    config = bench.config
-    rows = baseline_rows(config, args.dataset, args.results, args.device)
-    write_rows(rows, Layout(args.results, config["name"]).path(METRICS, dataset=args.dataset, name=DATA_METRICS))
+    rows = baseline_rows(bench, args.dataset, args.results, args.device)
+    write_rows(rows, bench.layout(args.results).path(METRICS, dataset=args.dataset, name=DATA_METRICS))
     failed = [r for r in rows if r["status"] != "ok"]
     if failed and not args.record_failure:
         raise ScorebenchError(failed[0]["detail"])
@@ -169,9 +163,7 @@ def cmd_reference(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from .spec.grid import describe
-
-    print(describe(_load(args.config).config))
+    print(_load(args.config).describe())
     return 0
 
 
@@ -199,7 +191,7 @@ def cmd_report(args) -> int:
     from .errors import ArtefactError
     from .report.page import build_report
 
-    path, absent = build_report(_load(args.config).config, args.results)
+    path, absent = build_report(_load(args.config), args.results)
     print(f"report: {path}")
     if absent and not args.keep_going:
         raise ArtefactError(f"{len(absent)} expected metric files missing or damaged, their cells failed rows in the "
@@ -211,18 +203,19 @@ def cmd_report(args) -> int:
 
 
 def cmd_scaling(args) -> int:
-    from .spec.layout import SCALING, SCALING_SLOPES, Layout
+    from dataclasses import replace
+
+    from .spec.layout import SCALING, SCALING_SLOPES
     from .jobs.scaling import fit_slopes, run_scaling, save_tables
     from .spec.settings import ScalingConfig
 
-    config = _load(args.config).config
-    values = dict(config.get("scaling", {}))
+    bench = _load(args.config)
+    cfg = bench.scaling or ScalingConfig()
     if args.device:
-        values["device"] = args.device
-    cfg = ScalingConfig.from_dict(values)
+        cfg = replace(cfg, device=args.device)
     rows = run_scaling(cfg)
     slopes = fit_slopes(rows, cfg.fit_from_dim)
-    layout = Layout(args.results, config["name"])
+    layout = bench.layout(args.results)
     kind = cfg.device.split(":")[0]
     save_tables(rows, slopes, layout.path(SCALING, device=kind), layout.path(SCALING_SLOPES, device=kind))
     for r in rows:

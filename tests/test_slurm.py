@@ -236,7 +236,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupt
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     loss = [pd.read_csv(Layout(r, "requeue").path(TRAIN_LOG, **run)) for r in (interrupted, reference)]
     assert list(loss[0].step) == list(range(50, STEPS + 1, 50)) and loss[0].loss.equals(loss[1].loss)
-    rows = [{r["metric"]: r["value"] for r in model_rows(bench.config, RunSpec(**run), results)
+    rows = [{r["metric"]: r["value"] for r in model_rows(bench, RunSpec(**run), results)
              if r["metric"] != "train_seconds"}
             for results in (interrupted, reference)]  # the model metrics (Fisher divergence, ...) too
     assert rows[0]

@@ -13,9 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from scorebench.spec import config as cfgmod
-from scorebench.spec.config import section
-from scorebench.spec.grid import runs, sample_compatible
+from scorebench.spec.benchmark import Benchmark
 from scorebench.spec.layout import CONDITIONING_FIGURES, GRID_FIGURES, SCALING_FIGURES, SWEEP_FIGURES, figure_files
 
 from conftest import run_cli
@@ -62,13 +60,11 @@ def tiny_config(**evaluate) -> dict:
 
 @pytest.mark.slow
 def test_default_dag_dry_runs_with_one_train_job_per_dataset_and_objective(tmp_path):
-    config = cfgmod.load(ROOT / "config/default.yaml")
-    valid, skipped = runs(config)
+    bench = Benchmark.read(ROOT / "config/default.yaml")
     out = snakemake(tmp_path, "--dry-run", "--configfile", ROOT / "config/default.yaml").stdout
     counts = job_counts(out)
-    datasets = {r.dataset for r in valid}
-    assert counts["train"] == len({(r.dataset, r.objective) for r in valid}) and skipped
-    assert counts["sample"] == len(datasets) * len(config["samplers"]) and "evaluate_samples" not in counts
+    assert counts["train"] == len({(r.dataset, r.objective) for r in bench.runs}) and bench.skipped
+    assert counts["sample"] == len(bench.datasets) * len(bench.samplers) and "evaluate_samples" not in counts
     assert "evaluate_models" not in counts  # the training jobs write their models' metric rows
     assert counts["report"] == counts["all"] == counts["scaling"] == 1
     assert not (tmp_path / "results").exists()
@@ -78,9 +74,9 @@ def test_config_overrides_apply_on_top_of_the_default_and_an_empty_config_is_ref
     """`--config` alone merges into the default (a --configfile replaces it); `{}` is no benchmark;
     a dry run writes no config snapshot (jobs read the one written under the lock at onstart)."""
     counts = job_counts(snakemake(tmp_path, "--dry-run", "--config", "objectives=[dsm]").stdout)
-    default = cfgmod.load(ROOT / "config/default.yaml")
-    assert counts["train"] == len(default["datasets"])  # one objective, every dataset of the default
-    assert counts["sample"] == len(default["datasets"]) * len(default["samplers"])
+    default = Benchmark.read(ROOT / "config/default.yaml")
+    assert counts["train"] == len(default.datasets)  # one objective, every dataset of the default
+    assert counts["sample"] == len(default.datasets) * len(default.samplers)
     assert not (tmp_path / ".snakemake/scorebench").exists()
     proc = snakemake(tmp_path, "--dry-run", "--configfile", write_config({}), check=False)
     message = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("scorebench: error:")]
@@ -126,18 +122,18 @@ def tiny(tmp_path_factory):
 def test_summary_has_a_row_per_run_sampler_and_metric(tiny):
     _, path, df = tiny
     assert {"dataset", "objective", "schedule", "sampler", "seed", "metric", "value", "unit", "status"} <= set(df)
-    config = cfgmod.validate(yaml.safe_load(path.read_text()))
-    valid, _ = runs(config)
-    for run in valid:
+    bench = Benchmark.read(path)
+    for run in bench.runs:
         rows = df[(df.objective == run.objective) & (df.schedule == run.schedule)]
-        for sampler in config["samplers"]:
+        for sampler in bench.samplers:
             part = rows[rows.sampler == sampler]
             assert set(part.metric) == {"sample_seconds", "nfe", "mode_weight_tv", "sliced_wasserstein", "c2st", "ksd", "fid", "kid"}, \
                 (run, sampler)
-            expected = "ok" if sample_compatible(config, run, sampler)[0] else "skipped"  # the grid keeps its shape
+            expected = "ok" if bench.sample_compatible(run, sampler)[0] else "skipped"  # the grid keeps its shape
             assert (part.status == expected).all(), part
         model = rows[rows.sampler == "-"].set_index("metric").status
-        assert set(model.index) == {"train_seconds", "fisher_divergence", "nll_bits_per_dim", "nll_gap_bits_per_dim"}
+        assert set(model.index) == {"train_seconds", "train_steps", "fisher_divergence", "nll_bits_per_dim",
+                                    "nll_gap_bits_per_dim"}
         assert (model.drop(["nll_bits_per_dim", "nll_gap_bits_per_dim"]) == "ok").all(), model
         assert (model[["nll_bits_per_dim", "nll_gap_bits_per_dim"]] == ("skipped" if run.schedule == "ncsn" else "ok")).all()
 
@@ -193,7 +189,7 @@ def test_oracle_pf_ode_samples_score_within_twice_the_real_vs_real_fid(tmp_path,
     separates the samples from the data, and the PF-ODE with the exact score has almost none
     (mode-weight TV ≤ 0.01 in test_samplers), so FID must sit at the noise floor. Both FIDs use the
     same n against the same reference; the floor averages 5 draws."""
-    config = cfgmod.load(ROOT / "config/default.yaml")
+    config = Benchmark.read(ROOT / "config/default.yaml").config
     config.update(datasets={k: v for k, v in config["datasets"].items() if k in ("toy", "gmm8")},
                   objectives=["oracle"], samplers={"ode": config["samplers"]["ode"]},
                   schedules={"vp": config["schedules"]["vp"], "subvp": {"kind": "subvp"}},
@@ -360,12 +356,12 @@ def test_a_diverged_run_is_a_row_and_the_report_still_builds(tmp_path, write_con
 @pytest.mark.parametrize("bench", sorted((ROOT / "config/benchmarks").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_benchmarks_dry_run_and_ask_for_a_gpu(tmp_path, bench):
     out = snakemake(tmp_path, "--dry-run", "--configfile", bench).stdout
-    config, counts = cfgmod.load(bench), job_counts(out)
-    groups = {(r.dataset, r.objective) for r in runs(config)[0]}  # one training job per dataset × objective
-    assert counts.get("train", 0) == len(groups) and counts.get("scaling", 0) == int("scaling" in config)
+    shipped, counts = Benchmark.read(bench), job_counts(out)
+    groups = {(r.dataset, r.objective) for r in shipped.runs}  # one training job per dataset × objective
+    assert counts.get("train", 0) == len(groups) and counts.get("scaling", 0) == int(shipped.scaling is not None)
     assert counts.get("train", 0) + counts.get("scaling", 0) > 0
-    devices = [section(config, "train", d).get("device", "cpu") for d in config["datasets"]]
-    if any(str(d).startswith("cuda") for d in devices) or "cuda" in str(config.get("scaling", {}).get("device")):
+    devices = [shipped.train(d).device for d in shipped.dataset_entries]
+    if any(d.startswith("cuda") for d in devices) or (shipped.scaling and shipped.scaling.device.startswith("cuda")):
         assert "gpu=1" in out and "gpu=0" not in out.split("rule report")[0]
     else:  # a CPU benchmark (config/benchmarks/full.yaml) asks for none
         assert "gpu=1" not in out

@@ -167,24 +167,19 @@ class ScoreModel(nn.Module):
 
 
 def build_backbone(spec: dict, shape: tuple[int, ...], members: int = 1) -> nn.Module:
-    """Backbone from `{kind: mlp|unet, ...}`; default: MLP for vectors, U-Net for images. `members`
-    > 1 builds an ensemble of independent networks (backbones whose `batches_members` is true)."""
-    spec = {"kind": _default_kind(shape), **(spec or {})}
-    if spec["kind"] not in NETS:
-        raise ConfigError(f"train.net.kind: unknown network {spec['kind']!r}; valid: {', '.join(NETS.keys())}")
+    """Backbone from `{kind: mlp|unet, ...}` (the kind resolved by `Benchmark.train`); `members` > 1
+    builds an ensemble of independent networks (backbones whose `batches_members` is true)."""
+    if spec.get("kind") not in NETS:
+        raise ConfigError(f"train.net.kind: unknown network {spec.get('kind')!r}; valid: {', '.join(NETS.keys())}")
     batched = NETS.get(spec["kind"]).batches_members
     if members > 1 and not batched:
         raise ValueError(f"network {spec['kind']!r} holds one member, not {members}")
     return build(NETS, spec, where="train.net", shape=shape, **({"members": members} if batched else {}))
 
 
-def batches_members(spec: dict, shape: tuple[int, ...]) -> bool:
+def batches_members(spec: dict) -> bool:
     """Whether the backbone `spec` builds can hold several seeds' networks in one (`members`)."""
-    return NETS.get((spec or {}).get("kind", _default_kind(shape))).batches_members
-
-
-def _default_kind(shape: tuple[int, ...]) -> str:
-    return "unet" if len(shape) == 3 else "mlp"
+    return NETS.get(spec["kind"]).batches_members
 
 
 def stack_members(models: list[ScoreModel]) -> ScoreModel:

@@ -1,4 +1,4 @@
-"""Build the pieces of a run from a config and train runs into the results layout.
+"""Build the pieces of a run from a Benchmark and train runs into the results layout.
 
 `train_runs` trains a group of runs (all seeds and schedules of a dataset and objective, as one
 workflow job does) in one process: the interpreter, torch and the dataset are loaded once, and with
@@ -15,14 +15,13 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from ..spec.config import dataset_params, objective_entries, section
 from ..core.data import Dataset, build_dataset
 from ..errors import ArtefactError, ConfigError, ScorebenchError
 from ..spec.benchmark import Benchmark
 from ..spec import catalog
-from ..spec.grid import RunSpec, check_names, check_run, objective_params, run_params, train_compatible
+from ..spec.grid import RunSpec
 from ..io import load_torch, provenance, save_json, save_torch
-from ..spec.layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP, Layout
+from ..spec.layout import MODEL_FILE, RESULTS, RUN, TRAIN_GROUP
 from ..core.objectives import build_objective
 from ..core.sde import NoiseProcess, build_process
 from ..core.metrics import curve_probe
@@ -30,58 +29,49 @@ from ..core.nets import build_backbone
 from ..core.oracle import OracleScore
 from ..spec.rows import RUN_CURVE_COLUMNS
 from .trainer import Member, curve_steps, train, write_csv
-from ..spec.settings import TrainConfig
-
-
-def check_params(config: dict, datasets: list[str] | None = None) -> None:
-    """Every component's parameters, by building it: objectives, samplers, train/evaluate sections,
-    and `datasets` (default: all) with each schedule on them (files present, σ_max from the data).
-    Built once per process (cached) and reused by the work that follows; errors name the key path."""
-    from ..spec.settings import EvaluateConfig
-    from ..core.samplers import build_sampler
-
-    check_names(config)
-    for name in objective_entries(config):
-        build_objective(name, objective_params(config, name))
-    for name, spec in config["samplers"].items():
-        build_sampler(name, spec)
-    if "conditioning" in config:
-        from ..core.conditioning import build_mask, build_method
-
-        for name, spec in config["conditioning"]["masks"].items():
-            build_mask(name, spec)
-        for name, spec in config["conditioning"]["methods"].items():
-            build_method(name, spec)
-    for dataset in config["datasets"] if datasets is None else datasets:
-        train = TrainConfig.from_dict(section(config, "train", dataset))
-        EvaluateConfig.from_dict(section(config, "evaluate", dataset))
-        for schedule, spec in config["schedules"].items():
-            data, _ = _prepared(dataset, _key(dataset_params(config, dataset)), schedule, _key(spec))
-        build_backbone(train.net, data.shape)  # the network's keys and sizes (a small MLP or U-Net: milliseconds)
 
 
 def check(bench: Benchmark, datasets: list[str] | None = None) -> Benchmark:
-    """`bench` with every component of its config built (those of `datasets` only, when given), so that a
-    bad parameter stops here, before any work, in one line naming its key."""
-    check_params(bench.config, datasets)
+    """`bench` with every component built, so that a bad parameter stops here, before any work, in one
+    line naming its key: objectives, samplers, conditioning, and `datasets` (default: every entry) with
+    each schedule on them (files present, σ_max from the data) and their network. Built once per
+    process (cached) and reused by the work that follows."""
+    from ..core.samplers import build_sampler
+
+    for name in bench.objectives:
+        build_objective(name, bench.objective_params(name))
+    for name in bench.samplers:
+        build_sampler(name, bench.sampler(name))
+    if (cond := bench.conditioning) is not None:
+        from ..core.conditioning import build_mask, build_method
+
+        for name, spec in cond["masks"].items():
+            build_mask(name, spec)
+        for name, spec in cond["methods"].items():
+            build_method(name, spec)
+    for dataset in bench.dataset_entries if datasets is None else datasets:
+        train = bench.train(dataset)
+        bench.evaluate(dataset)
+        for schedule in bench.schedules:
+            data, _ = _prepared(dataset, _key(bench.dataset(dataset)), schedule, _key(bench.schedule(schedule)))
+        build_backbone(train.net, data.shape)  # the network's keys and sizes (a small MLP or U-Net: milliseconds)
     return bench
 
 
-def prepare(config: dict, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
+def prepare(bench: Benchmark, run: RunSpec) -> tuple[Dataset, NoiseProcess]:
     """The run's dataset and noise process (σ_max resolved from its training data), each built once
     per process for all the runs that share it."""
-    check_run(config, run)
-    return _prepared(run.dataset, _key(dataset_params(config, run.dataset)), run.schedule,
-                     _key(config["schedules"][run.schedule]))
+    bench.check_run(run)
+    return _prepared(run.dataset, _key(bench.dataset(run.dataset)), run.schedule, _key(bench.schedule(run.schedule)))
 
 
 def _key(entry: dict) -> str:
     return json.dumps(entry, sort_keys=True)
 
 
-def load_dataset(config: dict, name: str) -> Dataset:
-    """Dataset `name` of the config, built once per process (a job samples or evaluates many runs)."""
-    return _dataset(name, _key(dataset_params(config, name)))
+def load_dataset(bench: Benchmark, name: str) -> Dataset:
+    """Dataset `name` of the benchmark, built once per process (a job samples or evaluates many runs)."""
+    return _dataset(name, _key(bench.dataset(name)))
 
 
 @lru_cache(maxsize=8)
@@ -95,47 +85,47 @@ def _prepared(dataset: str, params: str, schedule: str, spec: str) -> tuple[Data
     return data, build_process(schedule, json.loads(spec), data.train)
 
 
-def saved_record(config: dict, run: RunSpec, results: str | Path = RESULTS) -> dict | None:
+def saved_record(bench: Benchmark, run: RunSpec, results: str | Path = RESULTS) -> dict | None:
     """`run`'s saved record (model.pt) if it has a readable one."""
-    path = Layout(results, config["name"]).path(MODEL_FILE, **run.fields())
+    path = bench.layout(results).path(MODEL_FILE, **run.fields())
     try:
         return load_torch(path, "cpu") if path.is_file() else None
     except ArtefactError:  # a damaged record is no record: the run trains again
         return None
 
 
-def finished(config: dict, run: RunSpec, results: str | Path = RESULTS) -> bool:
+def finished(bench: Benchmark, run: RunSpec, results: str | Path = RESULTS) -> bool:
     """Whether `run` has a record that is final (`ok` or `diverged`) for its current parameters."""
-    rec = saved_record(config, run, results)
-    return bool(rec) and rec.get("status") in ("ok", "diverged") and rec.get("params") == run_params(config, run)
+    rec = saved_record(bench, run, results)
+    return bool(rec) and rec.get("status") in ("ok", "diverged") and rec.get("params") == bench.run_params(run)
 
 
-def failed_attempts(config: dict, run: RunSpec, results: str | Path = RESULTS) -> tuple[int, str]:
+def failed_attempts(bench: Benchmark, run: RunSpec, results: str | Path = RESULTS) -> tuple[int, str]:
     """(times in a row `run` failed with its current parameters, the last reason); (0, "") otherwise."""
-    rec = saved_record(config, run, results)
-    if not rec or rec.get("status") != "failed" or rec.get("params") != run_params(config, run):
+    rec = saved_record(bench, run, results)
+    if not rec or rec.get("status") != "failed" or rec.get("params") != bench.run_params(run):
         return 0, ""
     return int(rec.get("attempts", 1)), str(rec.get("reason", ""))
 
 
-def train_runs(config: dict, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
+def train_runs(bench: Benchmark, runs: list[RunSpec], results: str | Path = RESULTS, record_failure: bool = False,
                log=sys.stdout) -> list[dict]:
     """Train every run of `runs` that is not `finished`, one after the other in this process (with
     `batch_seeds`, the schedules × seeds of a (dataset, objective) as one batch, `train.train`); a line
     per run started and finished goes to `log`. Returns the records of the runs trained."""
     todo = []
     for k, run in enumerate(runs, 1):
-        if finished(config, run, results):
+        if finished(bench, run, results):
             print(f"[{k}/{len(runs)}] {run.id}: up to date", file=log, flush=True)
         else:
             todo.append(run)
     records, number = [], {run.id: k for k, run in enumerate(runs, 1)}
-    for batch in ensembles(todo) if config["batch_seeds"] else [[run] for run in todo]:
+    for batch in ensembles(todo) if bench.batch_seeds else [[run] for run in todo]:
         for run in batch:
             print(f"[{number[run.id]}/{len(runs)}] {run.id}: training (batched with {len(batch) - 1} more)"
                   if len(batch) > 1 else f"[{number[run.id]}/{len(runs)}] {run.id}: training", file=log, flush=True)
         start = time.perf_counter()
-        for run, rec in zip(batch, train_batch(config, batch, results, record_failure=record_failure)):
+        for run, rec in zip(batch, train_batch(bench, batch, results, record_failure=record_failure)):
             detail = {"ok": "", "diverged": f" at step {rec.get('diverged_step')}", "failed": f": {rec.get('reason')}"}
             print(f"[{number[run.id]}/{len(runs)}] {run.id}: {rec['status']}{detail.get(rec['status'], '')}, "
                   f"{rec['steps']} steps, {rec['train_seconds']:.1f} s training, "
@@ -153,24 +143,24 @@ def ensembles(runs: list[RunSpec]) -> list[list[RunSpec]]:
     return list(groups.values())
 
 
-def record_groups(config: dict, runs: list[RunSpec], results: str | Path, statuses: dict[str, str]) -> None:
+def record_groups(bench: Benchmark, runs: list[RunSpec], results: str | Path, statuses: dict[str, str]) -> None:
     """Write each (dataset, objective) group's runs.json (run id -> status, `up to date` for runs not
     trained now): the workflow's record that the group's training job is done."""
     groups: dict[tuple[str, str], list[RunSpec]] = {}
     for run in runs:
         groups.setdefault((run.dataset, run.objective), []).append(run)
-    layout = Layout(results, config["name"])
+    layout = bench.layout(results)
     for (dataset, objective), members in groups.items():
         save_json({"runs": {r.id: statuses.get(r.id, "up to date") for r in members}},
                   layout.path(TRAIN_GROUP, dataset=dataset, objective=objective))
 
 
-def train_run(config: dict, run: RunSpec, results: str | Path = RESULTS, record_failure: bool = False) -> dict:
+def train_run(bench: Benchmark, run: RunSpec, results: str | Path = RESULTS, record_failure: bool = False) -> dict:
     """Train one run (resuming from its checkpoint if one exists) and return its record."""
-    return train_batch(config, [run], results, record_failure)[0]
+    return train_batch(bench, [run], results, record_failure)[0]
 
 
-def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS,
+def train_batch(bench: Benchmark, runs: list[RunSpec], results: str | Path = RESULTS,
                 record_failure: bool = False) -> list[dict]:
     """Train the schedules × seeds `runs` of one (dataset, objective) together and return their records.
 
@@ -178,31 +168,31 @@ def train_batch(config: dict, runs: list[RunSpec], results: str | Path = RESULTS
     (status "failed", the reason) instead of raised, so a workflow's later stages report it as a row.
     """
     for run in runs:
-        check_run(config, run)
-        ok, reason = train_compatible(config, run.dataset, run.objective, run.schedule)
+        bench.check_run(run)
+        ok, reason = bench.train_compatible(run.dataset, run.objective, run.schedule)
         if not ok:
             raise ConfigError(f"{run.id}: {reason}")
     if len(ensembles(runs)) != 1:
         raise ValueError("a training batch holds the runs of one dataset and objective")
-    layout = Layout(results, config["name"])
+    layout = bench.layout(results)
     outs = [layout.path(RUN, **run.fields()) for run in runs]
     try:
-        return _train(config, runs, outs)
+        return _train(bench, runs, outs)
     except (ScorebenchError, RuntimeError, ValueError) as err:
         if not record_failure:
             raise
         recs = [{"status": "failed", "reason": f"{type(err).__name__}: {err}", "steps": 0, "train_seconds": 0.0,
-                 "attempts": failed_attempts(config, run, results)[0] + 1, "run": run.as_dict(),
-                 "params": run_params(config, run), "provenance": provenance()} for run in runs]
+                 "attempts": failed_attempts(bench, run, results)[0] + 1, "run": run.as_dict(),
+                 "params": bench.run_params(run), "provenance": provenance()} for run in runs]
         for rec, out in zip(recs, outs):
             save_torch(rec, out / "model.pt")
         return recs
 
 
-def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
+def _train(bench: Benchmark, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
     first = runs[0]
-    cfg = TrainConfig.from_dict(section(config, "train", first.dataset))
-    prepared = {run.schedule: prepare(config, run) for run in runs}
+    cfg = bench.train(first.dataset)
+    prepared = {run.schedule: prepare(bench, run) for run in runs}
     dataset = prepared[first.schedule][0]
     probes = {schedule: curve_probe(dataset, process) for schedule, (_, process) in prepared.items()}
     if not catalog.OBJECTIVES.get(first.objective).trains:  # the exact score: its curve is its probe (0) at every step
@@ -213,12 +203,12 @@ def _train(config: dict, runs: list[RunSpec], outs: list[Path]) -> list[dict]:
             write_csv([{"step": s, "train_seconds": 0.0, "metric": name, "value": value}
                        for s in curve_steps(cfg.steps, cfg.curve_points)], RUN_CURVE_COLUMNS, out / "curve.csv")
             rec = {"status": "ok", "oracle": True, "steps": 0, "train_seconds": 0.0, "run": run.as_dict(),
-                   "params": run_params(config, run), "process": process.spec(), "process_notes": process.notes,
+                   "params": bench.run_params(run), "process": process.spec(), "process_notes": process.notes,
                    "provenance": provenance()}
             save_torch(rec, out / "model.pt")
             recs.append(rec)
         return recs
-    objective = build_objective(first.objective, objective_params(config, first.objective))
-    members = [Member(run.seed, out, run.as_dict(), prepared[run.schedule][1], run_params(config, run),
+    objective = build_objective(first.objective, bench.objective_params(first.objective))
+    members = [Member(run.seed, out, run.as_dict(), prepared[run.schedule][1], bench.run_params(run),
                       probes[run.schedule]) for run, out in zip(runs, outs)]
     return train(dataset, objective, cfg, members)

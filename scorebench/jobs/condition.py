@@ -13,53 +13,45 @@ from pathlib import Path
 
 import torch
 
-from ..spec.catalog import dataset_info, is_image
 from ..core.classifier import load_classifier
 from ..core.conditioning import build_mask, build_method, conditional_metrics, exact_conditional
-from ..spec.config import dataset_params, section
 from ..errors import ScorebenchError
 from ..spec.rows import row
 from .sample import load_score, seed_for, trained_failure
-from ..spec.settings import EvaluateConfig
-from ..spec.grid import RunSpec, conditional_cases, conditioning
+from ..spec.benchmark import Benchmark
+from ..spec.grid import RunSpec
 from ..io import save_torch
-from ..spec.layout import COMPLETIONS, RESULTS, Layout
-from ..spec.metric_info import metric_names
+from ..spec.layout import COMPLETIONS, RESULTS
 from .reference import completion_fid, feature_net
 from ..core.samplers import build_sampler
 
 FIGURE_ROWS = 256
 
 
-def conditional_rows(config: dict, runs: list[RunSpec], sampler: str, results: str | Path = RESULTS,
+def conditional_rows(bench: Benchmark, runs: list[RunSpec], sampler: str, results: str | Path = RESULTS,
                      device=None) -> list[dict]:
     """The inpainting rows of `runs` with `sampler`; a run whose completion raises is failed rows
     naming the error, the other runs go on."""
     rows = []
     for run in runs:
-        cases = conditional_cases(config, run, sampler)
+        cases = bench.conditional_cases(run, sampler)
         if not cases:
             continue
         try:
-            rows += _run_rows(config, run, sampler, cases, results, device)
+            rows += _run_rows(bench, run, sampler, cases, results, device)
         except (ScorebenchError, RuntimeError, ValueError) as err:
             rows += [row(run, f"{sampler}/{method}/{mask}", m, math.nan, "failed", f"{type(err).__name__}: {err}")
-                     for mask, method, _, _ in cases for m in _names(config, run)]
+                     for mask, method, _, _ in cases for m in bench.metric_names("conditional", run.dataset)]
     return rows
 
 
-def _names(config: dict, run: RunSpec) -> list[str]:
-    spec = dataset_params(config, run.dataset)
-    return metric_names("conditional", synthetic=dataset_info(spec)[0], image=is_image(spec), wanted=config.get("metrics"))
-
-
-def _run_rows(config, run, sampler, cases, results, device) -> list[dict]:
-    cond, names = conditioning(config), _names(config, run)
-    device = device or EvaluateConfig.from_dict(section(config, "evaluate", run.dataset)).device
-    score, dataset, process, trained = load_score(config, run, results, device)
-    draw = build_sampler(sampler, config["samplers"][sampler])
+def _run_rows(bench: Benchmark, run, sampler, cases, results, device) -> list[dict]:
+    cond, names = bench.conditioning, bench.metric_names("conditional", run.dataset)
+    device = device or bench.evaluate(run.dataset).device
+    score, dataset, process, trained = load_score(bench, run, results, device)
+    draw = build_sampler(sampler, bench.sampler(sampler))
     observations = dataset.test[: cond["observations"]]
-    classifier = (load_classifier(feature_net(config, run.dataset, results), device)[0]
+    classifier = (load_classifier(feature_net(bench, run.dataset, results), device)[0]
                   if "cond_label_agreement" in names else None)
     rows, kept = [], {}
     for mask_name, method_name, ok, reason in cases:
@@ -94,13 +86,13 @@ def _run_rows(config, run, sampler, cases, results, device) -> list[dict]:
             detail = f"mean over {len(observations)} test points, {cond['n_samples']} completions each"
             rows += [row(run, label, m, sum(v) / len(v), detail=detail) for m, v in values.items() if m != "cond_fid"]
             if "cond_fid" in names:
-                rows.append(_fid_row(config, run, label, (draw, score, process, method), dataset, mask,
+                rows.append(_fid_row(bench, run, label, (draw, score, process, method), dataset, mask,
                                      cond["n_samples"], results, device))
-    save_torch(kept, Layout(results, config["name"]).path(COMPLETIONS, sampler=sampler, **run.fields()))
+    save_torch(kept, bench.layout(results).path(COMPLETIONS, sampler=sampler, **run.fields()))
     return rows
 
 
-def _fid_row(config, run, label, drawing, dataset, mask, n, results, device) -> dict:
+def _fid_row(bench: Benchmark, run, label, drawing, dataset, mask, n, results, device) -> dict:
     """cond_fid: up to `n` distinct test images (at most the split) completed once each, against them:
     how far completions stray from real images across the test split, where label agreement looks at
     a few test points completed many times."""
@@ -112,6 +104,5 @@ def _fid_row(config, run, label, drawing, dataset, mask, n, results, device) -> 
     if stats["status"] != "ok":
         return row(run, label, "cond_fid", math.nan, "diverged", f"non-finite state at step {stats['diverged_step']}")
     truth = dataset.dequantize(originals, torch.Generator().manual_seed(seed_for(run, f"{label}/fid/truth")))
-    cfg = EvaluateConfig.from_dict(section(config, "evaluate", run.dataset))
-    value, detail = completion_fid(config, run.dataset, cfg, x.cpu(), truth, results, device)
+    value, detail = completion_fid(bench, run.dataset, bench.evaluate(run.dataset), x.cpu(), truth, results, device)
     return row(run, label, "cond_fid", value, detail=detail)

@@ -29,7 +29,6 @@ from typing import Callable
 import submitit
 
 from ..spec.benchmark import Benchmark
-from ..spec.config import has_grid, placement, resource, section
 from ..errors import ConfigError, ScorebenchError
 from ..spec.grid import RunSpec
 from ..io import load_torch, save_json
@@ -57,8 +56,8 @@ class TrainJob(submitit.helpers.Checkpointable):
     threads each on two cores spin-wait against each other and train 50 times slower (measured).
     """
 
-    def __init__(self, config: dict, run: RunSpec, results: str, threads: int = 1):
-        self.config, self.run, self.results, self.threads = config, run, results, threads
+    def __init__(self, bench: Benchmark, run: RunSpec, results: str, threads: int = 1):
+        self.bench, self.run, self.results, self.threads = bench, run, results, threads
 
     def __call__(self) -> dict:
         import torch
@@ -66,15 +65,15 @@ class TrainJob(submitit.helpers.Checkpointable):
         from .build import finished, train_run
 
         torch.set_num_threads(self.threads)
-        layout = Layout(self.results, self.config["name"])
-        if finished(self.config, self.run, self.results):  # e.g. requeued after it had finished
+        layout = self.bench.layout(self.results)
+        if finished(self.bench, self.run, self.results):  # e.g. requeued after it had finished
             print(f"{self.run.id}: already trained, nothing to do", flush=True)
             return {"run": self.run.id, "status": "done", "steps": None}
         ckpt = layout.path(RUN, **self.run.fields()) / CHECKPOINT
         if ckpt.exists():
             step = load_torch(ckpt, "cpu")["step"]
             print(f"{self.run.id}: resuming from step {step} ({ckpt})", flush=True)
-        rec = train_run(self.config, self.run, self.results, record_failure=True)
+        rec = train_run(self.bench, self.run, self.results, record_failure=True)
         return {"run": self.run.id, "status": rec["status"], "steps": rec["steps"]}
 
 
@@ -99,33 +98,32 @@ def sweep(bench: Benchmark, results: str | Path = RESULTS, *, cluster: str = "au
     train.device, as for the workflow's train rule. With `wait`, raises SlurmError naming every
     run that did not finish (its job state and log); the finished ones are kept either way.
     """
-    config = bench.config
-    if not has_grid(config):
+    if not bench.has_grid:
         raise ConfigError("config: no grid (datasets, objectives, schedules) to sweep")
     from .build import failed_attempts, finished
 
     results = Path(results).resolve()
-    layout = Layout(results, config["name"])
+    layout = bench.layout(results)
     grid = list(bench.runs)
-    todo = [r for r in grid if not finished(config, r, results)]
-    given_up = {r: failed_attempts(config, r, results) for r in todo}
+    todo = [r for r in grid if not finished(bench, r, results)]
+    given_up = {r: failed_attempts(bench, r, results) for r in todo}
     given_up = {r: why for r, (attempts, why) in given_up.items() if attempts >= MAX_ATTEMPTS}
     todo = [r for r in todo if r not in given_up]
     cluster = _cluster(cluster)
     in_flight = _in_flight(layout, todo) if cluster == "slurm" and todo else []
     busy = {s.run for s in in_flight}
     new = [r for r in todo if r not in busy]
-    echo(f"{config['name']}: {len(grid) - len(todo) - len(given_up)} of {len(grid)} runs finished, {len(in_flight)} "
+    echo(f"{bench.name}: {len(grid) - len(todo) - len(given_up)} of {len(grid)} runs finished, {len(in_flight)} "
          f"queued or running, {len(new)} to submit ({cluster})"
          + (f", {len(given_up)} failed {MAX_ATTEMPTS} times and left out" if given_up else ""))
-    if gpu_type and not any(_gpus(config, d) for d in config["datasets"]):
+    if gpu_type and not any(_gpus(bench, d) for d in bench.dataset_entries):
         raise ConfigError("--gpu-type: no dataset's train.device is cuda, so the sweep asks for no GPU")
     # one array per GPU count (CPU datasets ask for none); built before a dry run returns, so that
     # it checks that SLURM answers and has the partition
     groups: dict[int, list[RunSpec]] = {}
     for run in new:
-        groups.setdefault(_gpus(config, run.dataset), []).append(run)
-    executors = {gpus: _executor(config, layout, cluster, gpus, partition, account, gpu_type, parallelism)
+        groups.setdefault(_gpus(bench, run.dataset), []).append(run)
+    executors = {gpus: _executor(bench, layout, cluster, gpus, partition, account, gpu_type, parallelism)
                  for gpus in groups}
     if dry_run:
         for run in new:
@@ -133,14 +131,14 @@ def sweep(bench: Benchmark, results: str | Path = RESULTS, *, cluster: str = "au
         return []
     submitted: list[Submitted] = []
     failed: list[tuple[Submitted, str]] = []
-    done = lambda run: finished(config, run, results)  # noqa: E731
+    done = lambda run: finished(bench, run, results)  # noqa: E731
     for gpus, group in groups.items():
         # SLURM takes the group as one array; the local executor would start every run at once, so
         # locally the runs go in waves of `parallelism` (default: the CPU count)
         size = len(group) if cluster == "slurm" else parallelism or os.cpu_count() or 1
         for start in range(0, len(group), size):
-            threads = resource(config, "train", "cpus", 1) if cluster == "slurm" else max(1, (os.cpu_count() or 1) // size)
-            part = _submit(executors[gpus], config, str(results), group[start:start + size], layout, threads)
+            threads = bench.resource("train", "cpus", 1) if cluster == "slurm" else max(1, (os.cpu_count() or 1) // size)
+            part = _submit(executors[gpus], bench, str(results), group[start:start + size], layout, threads)
             echo(f"submitted {len(part)} runs as job {part[0].job_id.split('_')[0]}; logs in {layout.root / SWEEP}")
             submitted += part
             if cluster == "local":
@@ -158,8 +156,8 @@ def sweep(bench: Benchmark, results: str | Path = RESULTS, *, cluster: str = "au
     if wait or cluster == "local":
         from .build import record_groups
 
-        record_groups(config, grid, results, {})  # so that Snakemake takes the training as done
-        echo(f"{config['name']}: all {len(grid)} runs finished; models in {layout.root / 'runs'}")
+        record_groups(bench, grid, results, {})  # so that Snakemake takes the training as done
+        echo(f"{bench.name}: all {len(grid)} runs finished; models in {layout.root / 'runs'}")
     return submitted
 
 
@@ -193,19 +191,19 @@ def partitions() -> list[str]:
     return sorted({n.rstrip("*") for n in names}, key=lambda n: (f"{n}*" not in names, n))
 
 
-def _gpus(config: dict, dataset: str) -> int:
+def _gpus(bench: Benchmark, dataset: str) -> int:
     """GPUs per training job on `dataset`: 1 when its train.device is cuda, as the workflow's train rule."""
-    return int(str(section(config, "train", dataset).get("device", "cpu")).startswith("cuda"))
+    return int(bench.train(dataset).device.startswith("cuda"))
 
 
-def _executor(config: dict, layout: Layout, cluster: str, gpus: int, partition: str | None, account: str | None,
+def _executor(bench: Benchmark, layout: Layout, cluster: str, gpus: int, partition: str | None, account: str | None,
               gpu_type: str | None, parallelism: int | None) -> submitit.AutoExecutor:
     """submitit's executor for jobs of `gpus` GPUs with the train rule's resources (resources.train);
     partition, account and GPU type from the command line, else from the config's resources."""
-    params = {"name": f"scorebench-{config['name']}", "timeout_min": resource(config, "train", "runtime", 120),
-              "mem_gb": resource(config, "train", "mem_mb", 4000) / 1024,
-              "cpus_per_task": resource(config, "train", "cpus", 1), "gpus_per_node": gpus}
-    where = placement(config, "train")
+    params = {"name": f"scorebench-{bench.name}", "timeout_min": bench.resource("train", "runtime", 120),
+              "mem_gb": bench.resource("train", "mem_mb", 4000) / 1024,
+              "cpus_per_task": bench.resource("train", "cpus", 1), "gpus_per_node": gpus}
+    where = bench.placement("train")
     field = "--partition" if partition else "resources.slurm_partition"
     partition = partition or where.get("slurm_partition")
     account = account or where.get("slurm_account")
@@ -227,11 +225,11 @@ def _executor(config: dict, layout: Layout, cluster: str, gpus: int, partition: 
     return executor
 
 
-def _submit(executor, config: dict, results: str, batch: list[RunSpec], layout: Layout,
+def _submit(executor, bench: Benchmark, results: str, batch: list[RunSpec], layout: Layout,
             threads: int) -> list[Submitted]:
     try:  # submitit also prints sbatch's refusal to stderr: keep our one line the only one
         with contextlib.redirect_stderr(io.StringIO()):
-            jobs = executor.submit_array([TrainJob(config, run, results, threads) for run in batch])
+            jobs = executor.submit_array([TrainJob(bench, run, results, threads) for run in batch])
     except submitit.core.utils.FailedJobError as err:
         lines = [line for line in str(err).splitlines() if line.strip()] or ["no message"]
         raise SlurmError(f"sbatch refused the sweep: '{lines[-1].strip()}'; check --partition, --account and "

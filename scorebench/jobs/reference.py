@@ -17,56 +17,56 @@ import torch
 
 from ..spec import catalog
 from ..core.classifier import train_classifier
-from ..spec.config import dataset_params
+from ..spec.benchmark import Benchmark
 from ..core.data import Dataset, build_dataset
 from ..errors import DataError, ScorebenchError
 from ..core.fidelity import (Extractor, build_extractor, features, fidelity, load_reference, reference_statistics, save_reference,
                        statistics)
 from ..io import provenance, save_torch
-from ..spec.layout import FEATURE_NET, FID_REFERENCE, Layout
+from ..spec.layout import FEATURE_NET, FID_REFERENCE
 
 SEED = 0  # of the reference rows, the feature net and the held-out draws
 
 
-def feature_spec(config: dict, dataset: str, cfg) -> dict:
+def feature_spec(bench: Benchmark, dataset: str, cfg) -> dict:
     """The dataset's extractor entry `{kind: ..., options}` (`evaluate.features: auto` picks by kind)."""
     spec = cfg.features
     if spec == "auto":
-        spec = catalog.DATASETS.get(config["datasets"][dataset]["kind"]).features
+        spec = catalog.DATASETS.get(bench.dataset(dataset)["kind"]).features
     return {"kind": spec} if isinstance(spec, str) else dict(spec)
 
 
-def needs_feature_net(config: dict, dataset: str, cfg) -> bool:
+def needs_feature_net(bench: Benchmark, dataset: str, cfg) -> bool:
     """Whether the dataset's features come from a network this benchmark trains (a feature classifier)."""
-    return feature_spec(config, dataset, cfg)["kind"] == "classifier"
+    return feature_spec(bench, dataset, cfg)["kind"] == "classifier"
 
 
-def feature_net(config: dict, dataset: str, results) -> Path:
+def feature_net(bench: Benchmark, dataset: str, results) -> Path:
     """The dataset's feature network (a classifier on its kind's train split) under features/<dataset>/,
     trained by the first job that needs it: a job that finds another training it waits on the lock and
     reads its file (it depends on the dataset's kind only, so it is never trained again; delete it to retrain)."""
-    path = Layout(results, config["name"]).path(FEATURE_NET, dataset=dataset)
+    path = bench.layout(results).path(FEATURE_NET, dataset=dataset)
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.is_file():
-            train_classifier(path, config["datasets"][dataset]["kind"], seed=SEED)
+            train_classifier(path, bench.dataset(dataset)["kind"], seed=SEED)
     return path
 
 
-def extractor_spec(config: dict, dataset: str, cfg, results) -> dict:
+def extractor_spec(bench: Benchmark, dataset: str, cfg, results) -> dict:
     """The dataset's extractor entry with its files: a feature classifier is the one cached under features/."""
-    spec = feature_spec(config, dataset, cfg)
+    spec = feature_spec(bench, dataset, cfg)
     if spec["kind"] == "classifier":
-        spec.setdefault("path", str(feature_net(config, dataset, results)))
+        spec.setdefault("path", str(feature_net(bench, dataset, results)))
     return spec
 
 
-def extractor(config: dict, dataset: str, cfg, results, device: str = "cpu") -> Extractor:
+def extractor(bench: Benchmark, dataset: str, cfg, results, device: str = "cpu") -> Extractor:
     """The dataset's feature extractor."""
-    return build_extractor(extractor_spec(config, dataset, cfg, results), where="evaluate.features", device=device)
+    return build_extractor(extractor_spec(bench, dataset, cfg, results), where="evaluate.features", device=device)
 
 
 def standardised(ext: Extractor, scale: dict | None) -> Extractor:
@@ -101,7 +101,7 @@ def _held_out(data: Dataset, n: int, draw: int, data_seed: int) -> torch.Tensor:
     return data.dequantize(data.test[:n], gen)
 
 
-def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu") -> dict:
+def build_reference(bench: Benchmark, dataset: str, cfg, results, device: str = "cpu") -> dict:
     """Compute, cache and return the dataset's reference, with its real-vs-real baseline under "baseline".
 
     The baseline uses as many held-out samples as the models generate (`evaluate.n_samples`, fewer
@@ -110,42 +110,42 @@ def build_reference(config: dict, dataset: str, cfg, results, device: str = "cpu
     A missing or corrupt file (dataset, weights, feature net) is cached as a failed reference, so every
     FID/KID row of the dataset can say why; the error is raised again for the caller.
     """
-    out = Layout(results, config["name"]).path(FID_REFERENCE, dataset=dataset)
-    params = dataset_params(config, dataset)
+    out = bench.layout(results).path(FID_REFERENCE, dataset=dataset)
+    params = bench.dataset(dataset)
     try:
         data = build_dataset(dataset, params)
-        ext = extractor(config, dataset, cfg, results, device)
+        ext = extractor(bench, dataset, cfg, results, device)
         train = data.dequantize(data.train, torch.Generator().manual_seed(SEED))
         ref = reference_statistics(train, ext, n=cfg.reference_samples, seed=SEED, dataset=dataset, split="train")
-        ext = standardised(ext, _standardise(ref, feature_spec(config, dataset, cfg)))
+        ext = standardised(ext, _standardise(ref, feature_spec(bench, dataset, cfg)))
         draws = cfg.baseline_draws if data.synthetic else 1
         held_out = [_held_out(data, cfg.n_samples, k, params.get("seed", 0)) for k in range(draws)]
         scores = [fidelity_of(features(x, ext), ref, cfg, seed=k) for k, x in enumerate(held_out)]
     except ScorebenchError as err:
         save_torch({"status": "failed", "reason": str(err), "provenance": provenance()}, out)
         raise
-    ref["settings"] = depends_on(config, dataset, cfg)
+    ref["settings"] = depends_on(bench, dataset, cfg)
     ref["baseline"] = {"fid": [s["fid"] for s in scores], "kid": [s["kid"] for s in scores],
                        "draws": draws, "detail": describe(scores[0], ext.name, draws, data.synthetic)}
     save_reference(ref, out)
     return ref
 
 
-def completion_fid(config: dict, dataset: str, cfg, completed: torch.Tensor, originals: torch.Tensor, results,
+def completion_fid(bench: Benchmark, dataset: str, cfg, completed: torch.Tensor, originals: torch.Tensor, results,
                    device: str = "cpu") -> tuple[float, str]:
     """FID of completed images against the (dequantised) test images they were completed from, in the
     dataset's feature space: (value, row detail)."""
-    ext = extractor(config, dataset, cfg, results, device)
+    ext = extractor(bench, dataset, cfg, results, device)
     truth = reference_statistics(originals, ext, n=len(originals), seed=SEED, dataset=dataset, split="test")
     result = fidelity(features(completed, ext), truth, kid_subsets=1, kid_subset_size=2, seed=SEED)
     flag = f"; biased: n ≤ {result['feature_dim']} features" if result["biased"] else ""
     return result["fid"], f"{ext.name} features, {result['n']} test images each completed once, against them{flag}"
 
 
-def depends_on(config: dict, dataset: str, cfg) -> dict:
+def depends_on(bench: Benchmark, dataset: str, cfg) -> dict:
     """What a reference depends on: the dataset entry, the feature space and the reference size."""
-    spec = feature_spec(config, dataset, cfg)
-    return {"dataset": dataset_params(config, dataset), "features": spec, "reference_samples": cfg.reference_samples,
+    spec = feature_spec(bench, dataset, cfg)
+    return {"dataset": bench.dataset(dataset), "features": spec, "reference_samples": cfg.reference_samples,
             "standardised": spec["kind"] == "raw"}
 
 
@@ -162,15 +162,15 @@ def describe(result: dict, extractor_name: str, draws: int = 1, synthetic: bool 
             f"KID ± {result['kid_std']:.2g} over subsets of {result['kid_subset_size']}{source}{flag}")
 
 
-def sample_fidelity(config: dict, dataset: str, cfg, x: torch.Tensor, results, seed: int, device: str = "cpu") -> dict:
+def sample_fidelity(bench: Benchmark, dataset: str, cfg, x: torch.Tensor, results, seed: int, device: str = "cpu") -> dict:
     """FID and KID of generated samples `x` against the dataset's cached reference, with the row detail."""
-    path = Layout(results, config["name"]).path(FID_REFERENCE, dataset=dataset)
+    path = bench.layout(results).path(FID_REFERENCE, dataset=dataset)
     if not path.is_file():
         raise DataError(f"{path}: no FID/KID reference; run `scorebench reference CONFIG --dataset {dataset}` first")
-    spec = json.dumps(extractor_spec(config, dataset, cfg, results), sort_keys=True)
+    spec = json.dumps(extractor_spec(bench, dataset, cfg, results), sort_keys=True)
     ref, ext = _loaded(str(path), path.stat().st_mtime_ns, spec, device)
     ext = standardised(ext, ref.get("scale"))
-    if ref.get("settings") != depends_on(config, dataset, cfg):
+    if ref.get("settings") != depends_on(bench, dataset, cfg):
         raise DataError(f"{path} was built for other dataset or feature settings than the config's; rerun "
                         f"`scorebench reference CONFIG --dataset {dataset}` (the workflow does when they change)")
     result = fidelity_of(features(x, ext), ref, cfg, seed)

@@ -126,7 +126,7 @@ def train(dataset: Dataset, objective: Objective, cfg: TrainConfig, members: lis
     states = [_load_checkpoint(m, device) for m in members]
     batches: dict = {}
     for k, state in enumerate(states):  # members batch when they resume from the same step
-        key = (state["step"] if state else 0) if batches_members(cfg.net, dataset.shape) else k
+        key = (state["step"] if state else 0) if batches_members(cfg.net) else k
         batches.setdefault(key, []).append(k)
     records: dict[int, dict] = {}
     for indices in batches.values():

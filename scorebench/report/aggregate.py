@@ -244,3 +244,57 @@ def nfe_to_reach(cells: pd.DataFrame) -> pd.DataFrame:
                         float(within.nfe.min()) if len(within) else None, float(best.estimate), float(best.nfe)))
     return pd.DataFrame(out, columns=["dataset", "schedule", "metric", "target", "sweep", "objective", "nfe", "best",
                                       "best_nfe"])
+
+
+DISCRETISATION_COLUMNS = ("dataset", "schedule", "objective", "metric", "sweep", "against", "step", "comparison",
+                          "estimate", "ci_low", "ci_high", "n_seeds", "p_value", "p_holm", "call")
+
+
+def discretisation_calls(summary: pd.DataFrame, pairs: list[tuple[str, str]], sweeps: dict[str, list[str]],
+                         quality: dict[str, str]) -> pd.DataFrame:
+    """Sweep against sweep at equal step counts (two discretisations of one sampler kind, e.g. Heun in σ
+    against Heun in t): per (dataset, schedule, objective, k-th step count) the dataset's quality metric
+    of `sweep` relative to `against`, paired by seed (the same model and seed draw both; ratio for a
+    metric spanning decades, else difference), a t-interval over seeds, Holm over the whole table."""
+    ok = summary[(summary.status == "ok") & (summary.objective != "data")]
+    out = []
+    for sweep, against in pairs:
+        for step, (entry, other) in enumerate(zip(sweeps[sweep], sweeps[against]), 1):
+            for dataset, metric in quality.items():
+                part = ok[(ok.dataset == dataset) & (ok.metric == metric) & ok.sampler.isin([entry, other])]
+                table = part.pivot_table(index=["schedule", "objective", "seed"], columns="sampler", values="value")
+                if entry not in table or other not in table:
+                    continue
+                log = log_scale(metric)
+                for (schedule, objective), rows in table.groupby(level=["schedule", "objective"]):
+                    x, ref = rows[entry].to_numpy(float), rows[other].to_numpy(float)
+                    keep = np.isfinite(x) & np.isfinite(ref) & ((x > 0) & (ref > 0) if log else True)
+                    e = mean_interval(np.log(x[keep] / ref[keep]) if log else x[keep] - ref[keep])
+                    e = exponentiated(e) if log else e
+                    out.append((dataset, schedule, objective, metric, sweep, against, step,
+                                "ratio" if log else "difference", e.estimate, e.low, e.high, e.n, e.p_value))
+    frame = pd.DataFrame(out, columns=list(DISCRETISATION_COLUMNS[:-2]))
+    frame["p_holm"] = holm(frame.p_value) if len(frame) else []
+    lower = frame.metric.map(lambda m: METRIC_INFO[m].lower_is_better)
+    null = np.where(frame.comparison == "ratio", 1.0, 0.0)
+    better = (frame.estimate < null) == lower
+    frame["call"] = np.where(~(frame.p_holm < FAMILY_ERROR), "not resolved", np.where(better, "better", "worse"))
+    return frame
+
+
+def discretisation_line(calls: pd.DataFrame, sweep: str, against: str) -> str:
+    """One sentence: per dataset · schedule (the oracle's where it ran: the samplers' own error), at how
+    many of the shared step counts `sweep` is resolved better or worse than `against`."""
+    part = calls[(calls.sweep == sweep) & (calls.against == against)]
+    if part.empty:
+        return f"{sweep} against {against}: no cell both finished."
+    exact = part[part.objective.map(untrained)]
+    part = exact if len(exact) else part
+    who = "the oracle's exact score" if len(exact) else "every objective"
+    counts = []
+    for (dataset, schedule), rows in part.groupby(["dataset", "schedule"], sort=False):
+        tally = rows.call.value_counts()
+        counts.append(f"{dataset} · {schedule} better at {tally.get('better', 0)}, worse at {tally.get('worse', 0)}, "
+                      f"not resolved at {tally.get('not resolved', 0)} of {len(rows)}")
+    return (f"{sweep} against {against} at equal step counts (equal NFE), {who}, paired over seeds, Holm over "
+            f"the {len(calls)} calls of this comparison: " + "; ".join(counts) + ".")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..spec.catalog import dataset_info, is_image
-from ..spec.config import dataset_params
 from ..errors import ArtefactError
 from ..spec.rows import DATA, MODEL, read_rows
-from ..spec.grid import RunSpec, conditional_cases, conditional_file, runs
+from ..spec.benchmark import Benchmark
+from ..spec.grid import RunSpec, conditional_file
 from ..spec.layout import DATA_METRICS, MODEL_METRICS
-from ..spec.metric_info import METRIC_INFO, metric_names
+from ..spec.metric_info import METRIC_INFO
 
 TEXT = ("dataset", "objective", "schedule", "sampler", "metric", "unit", "status", "detail")
 CONDITIONAL = conditional_file("")  # the {name} prefix of a sampler's inpainting file
@@ -29,19 +28,17 @@ def rule(name: str) -> str:
     return "reference" if name == DATA_METRICS else "condition" if name.startswith(CONDITIONAL) else "sample"
 
 
-def cells(config: dict, dataset: str, name: str) -> list[dict]:
+def cells(bench: Benchmark, dataset: str, name: str) -> list[dict]:
     """(dataset, objective, schedule, sampler, seed, metric) of every row metrics/<dataset>/<name>.json
     should hold (a real-vs-real file: one per metric, its draws not counted)."""
-    spec = dataset_params(config, dataset)
-    synthetic, image, wanted = dataset_info(spec)[0], is_image(spec), config.get("metrics")
-    names = lambda level: metric_names(level, synthetic=synthetic, image=image, wanted=wanted)  # noqa: E731
-    mine = [run for run in runs(config)[0] if run.dataset == dataset]
+    names = lambda level: bench.metric_names(level, dataset)  # noqa: E731
+    mine = [run for run in bench.runs if run.dataset == dataset]
     if name == DATA_METRICS:
-        return [_cell(RunSpec(dataset, DATA, MODEL, 0), MODEL, m) for m in ("fid", "kid") if not wanted or m in wanted]
+        return [_cell(RunSpec(dataset, DATA, MODEL, 0), MODEL, m) for m in ("fid", "kid") if not bench.metrics or m in bench.metrics]
     if name.startswith(CONDITIONAL):
         sampler = name.removeprefix(CONDITIONAL)
         return [_cell(run, f"{sampler}/{method}/{mask}", m) for run in mine
-                for mask, method, _, _ in conditional_cases(config, run, sampler) for m in names("conditional")]
+                for mask, method, _, _ in bench.conditional_cases(run, sampler) for m in names("conditional")]
     if name.startswith(f"{MODEL_METRICS}."):
         objective = name.removeprefix(f"{MODEL_METRICS}.")
         return [_cell(run, MODEL, m) for run in mine if run.objective == objective for m in names("model")]
@@ -67,10 +64,10 @@ def _shape(rows: list[dict], dataset: str) -> str | None:
     return None
 
 
-def read_metrics(config: dict, dataset: str, name: str, path: Path) -> tuple[list[dict], str | None]:
+def read_metrics(bench: Benchmark, dataset: str, name: str, path: Path) -> tuple[list[dict], str | None]:
     """(rows, problem): the file's rows, with failed rows for the cells it should hold and does not;
     `problem` says what was wrong and how to rebuild it (None for a whole file)."""
-    expected = cells(config, dataset, name)
+    expected = cells(bench, dataset, name)
     try:
         rows = read_rows(path)
         problem = _shape(rows, dataset)

@@ -20,11 +20,11 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from ..errors import ArtefactError  # noqa: E402
-from ..spec.grid import runs, untrained  # noqa: E402
+from ..spec.benchmark import Benchmark  # noqa: E402
+from ..spec.grid import untrained  # noqa: E402
 from ..spec.rows import DATA  # noqa: E402
-from ..spec.sweeps import shown  # noqa: E402
 from ..io import load_torch  # noqa: E402
-from ..spec.layout import COMPLETIONS, SAMPLE, Layout  # noqa: E402
+from ..spec.layout import COMPLETIONS, SAMPLE  # noqa: E402
 from ..spec.metric_info import METRIC_INFO, QUALITY  # noqa: E402
 from .verdict import quality_metric  # noqa: E402
 
@@ -163,11 +163,13 @@ def quality_vs_cost(agg: pd.DataFrame, sweep_of: dict[str, str] | None = None) -
 LINES = ("-", "--", ":", "-.")  # one per objective on the NFE figure: the oracle's first
 
 
-def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame) -> Picture:
+def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame, target: str = "X (NFE-to-reach target)",
+                   missing: str = "no sweep cell with a sample-quality metric and an nfe row") -> Picture:
     """One panel per dataset × schedule: a line per sampler sweep (colour) and objective (line style, the
-    oracle's solid) of quality against mean NFE (log axis) with 95 % intervals, X of `nfe_to_reach` dotted."""
+    oracle's solid) of a metric against mean NFE (log axis) with 95 % intervals, `reach`'s target
+    (X of `nfe_to_reach`, or the truth's value) dotted."""
     if cells.empty:
-        return empty("no sweep cell with a sample-quality metric and an nfe row")
+        return empty(missing)
     colours = _palette(cells.sweep)
     objectives = sorted(dict.fromkeys(cells.objective), key=lambda o: not untrained(o))
     styles = dict(zip(objectives, LINES * len(objectives)))
@@ -193,7 +195,7 @@ def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame) -> Picture:
         ax.set(title=f"{dataset} · {schedule}", xlabel="NFE", ylabel=metric)
     handles = ([plt.Line2D([], [], color=c, lw=2, label=s) for s, c in colours.items()]
                + [plt.Line2D([], [], color="k", ls=styles[o], label=o) for o in objectives]
-               + [plt.Line2D([], [], color="grey", ls=":", label="X (NFE-to-reach target)")])
+               + [plt.Line2D([], [], color="grey", ls=":", label=target)])
     fig.legend(handles=handles, loc="outside right upper")
     return picture(fig)
 
@@ -230,13 +232,12 @@ def load_samples(layout: Layout, fields: dict, sampler: str):
     return rec["samples"] if rec["status"] == "ok" else None
 
 
-def mode_weights(config: dict, results, datasets: dict) -> Picture:
+def mode_weights(bench: Benchmark, results, datasets: dict) -> Picture:
     """Mode occupancy of plain vs annealed Langevin against the true weights: the low-density pitfall."""
-    layout = Layout(results, config["name"])
-    kinds = {name: spec["kind"] for name, spec in config["samplers"].items()}
-    chosen = [n for n in shown(config) if kinds[n] in ("langevin", "ald")]  # of a sweep its finest count
+    layout = bench.layout(results)
+    chosen = [n for n in bench.shown if bench.sampler(n)["kind"] in ("langevin", "ald")]  # of a sweep its finest count
     records = []
-    valid, _ = runs(config)
+    valid = bench.runs
     for dataset, ds in datasets.items():
         if ds.mixture is None or ds.mixture.n_groups > 8:
             continue
@@ -262,11 +263,11 @@ def mode_weights(config: dict, results, datasets: dict) -> Picture:
     return picture(grid.figure)
 
 
-def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> Picture:
+def samples(bench: Benchmark, results, datasets: dict, summary: pd.DataFrame) -> Picture:
     """Samples per dataset (rows) and sampler (columns; of an NFE sweep its finest step count) from the
     trained run scoring best on the dataset's quality metric with that sampler; an empty panel gives the reason."""
-    layout = Layout(results, config["name"])
-    samplers = shown(config)
+    layout = bench.layout(results)
+    samplers = bench.shown
     if not samplers:
         return empty("no samplers configured")
     fig, axes = plt.subplots(len(datasets), len(samplers), figsize=(2.3 * len(samplers), 2.4 * len(datasets)),
@@ -309,16 +310,14 @@ def samples(config: dict, results, datasets: dict, summary: pd.DataFrame) -> Pic
     return picture(fig)
 
 
-def _completions(config: dict, results, dataset: str):
+def _completions(bench: Benchmark, results, dataset: str):
     """{(objective, schedule, sampler): {label: completions record}} of a dataset's saved inpaintings,
     first seed only."""
-    from ..spec.grid import conditioning
-
-    layout, found = Layout(results, config["name"]), {}
-    for run in runs(config)[0]:
-        if run.dataset != dataset or run.seed != config["seeds"][0]:
+    layout, found = bench.layout(results), {}
+    for run in bench.runs:
+        if run.dataset != dataset or run.seed != bench.seeds[0]:
             continue
-        for sampler in conditioning(config)["samplers"]:
+        for sampler in bench.conditioning["samplers"]:
             path = layout.path(COMPLETIONS, sampler=sampler, **run.fields())
             if path.exists():
                 try:
@@ -328,7 +327,7 @@ def _completions(config: dict, results, dataset: str):
     return found
 
 
-def conditional(config: dict, results, datasets: dict) -> Picture:
+def conditional(bench: Benchmark, results, datasets: dict) -> Picture:
     """Per 2-d synthetic dataset (rows) and sampler/method/mask (columns): the free coordinate's
     completions of the first test point, oracle and one trained objective, against the exact
     conditional density."""
@@ -338,7 +337,7 @@ def conditional(config: dict, results, datasets: dict) -> Picture:
     for dataset, ds in datasets.items():
         if ds.mixture is None or ds.dim != 2:
             continue
-        for (objective, schedule, _), kept in sorted(_completions(config, results, dataset).items()):
+        for (objective, schedule, _), kept in sorted(_completions(bench, results, dataset).items()):
             panels += [(dataset, ds, objective, schedule, label, rec) for label, rec in kept.items()]
     if not panels:
         return empty("no 2-d synthetic dataset was inpainted")
@@ -363,14 +362,14 @@ def conditional(config: dict, results, datasets: dict) -> Picture:
     return picture(fig)
 
 
-def inpainting(config: dict, results, datasets: dict) -> Picture:
+def inpainting(bench: Benchmark, results, datasets: dict) -> Picture:
     """Per image dataset and sampler/method/mask (rows): the masked input, completions of the first
     trained objective's seed, and the original."""
     strips = []
     for dataset, ds in datasets.items():
         if not ds.is_image:
             continue
-        for (objective, schedule, _), kept in sorted(_completions(config, results, dataset).items()):
+        for (objective, schedule, _), kept in sorted(_completions(bench, results, dataset).items()):
             strips += [(f"{dataset} {objective}/{schedule}: {label}", rec) for label, rec in kept.items()]
     if not strips:
         return empty("no image dataset was inpainted")

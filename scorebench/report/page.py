@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -21,40 +22,39 @@ from markupsafe import Markup
 from . import export
 from . import figures as figs
 from . import scaling as scaling_report
-from .aggregate import (REACH_FACTOR, REFERENCE_OBJECTIVE, aggregate, comparisons, fmt, fmt_interval, nfe_to_reach,
-                        sweep_cells, time_to_reach)
-from ..spec.config import dataset_params, has_grid
+from .aggregate import (REACH_FACTOR, REFERENCE_OBJECTIVE, aggregate, comparisons, discretisation_calls,
+                        discretisation_line, fmt, fmt_interval, nfe_to_reach, sweep_cells, time_to_reach)
+from ..spec.benchmark import Benchmark
 from .damage import read_metrics
 from ..spec.rows import CURVES_COLUMNS, DATA, MODEL, ROW_COLUMNS
-from ..spec.grid import metric_files, runs, untrained
+from ..spec.grid import untrained
 from ..io import provenance, save_bytes, save_text
 from .intervals import mean_interval
 from ..spec.layout import (AGGREGATE, CONDITIONING_FIGURES, CURVE, CURVES, FIGURES, GRID_FIGURES, METRICS, OVERALL, PAIRED,
                      REPORT, RESULTS, SCALING_FIGURES, SUMMARY, SWEEP_FIGURES, TABLES, Layout)
-from ..spec.sweeps import members
 from ..spec.metric_info import BATCHED, METRIC_INFO
 from .verdict import Cell, overall, overall_line, quality_metric, verdict
 
 
-def collect(config: dict, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
+def collect(bench: Benchmark, results: str | Path) -> tuple[pd.DataFrame, list[str]]:
     """Every metric row of the benchmark as one tidy table (columns: ROW_COLUMNS), an expected metric
     file that is missing, damaged or short of cells standing as failed rows for the cells it should hold
     (`damage.read_metrics`); and those files, each with what is wrong and the job that rebuilds it."""
-    layout = Layout(results, config["name"])
+    layout = bench.layout(results)
     rows, absent = [], []
-    for dataset in sorted({r.dataset for r in runs(config)[0]}):
-        for name in metric_files(config, dataset):
-            found, problem = read_metrics(config, dataset, name, layout.path(METRICS, dataset=dataset, name=name))
+    for dataset in bench.datasets:
+        for name in bench.metric_files(dataset):
+            found, problem = read_metrics(bench, dataset, name, layout.path(METRICS, dataset=dataset, name=name))
             rows += found
             absent += [problem] if problem else []
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS)), absent
 
 
-def collect_curves(config: dict, results: str | Path) -> pd.DataFrame:
+def collect_curves(bench: Benchmark, results: str | Path) -> pd.DataFrame:
     """Every run's curve.csv in one table (columns: CURVES_COLUMNS); runs without one are left out."""
-    layout = Layout(results, config["name"])
+    layout = bench.layout(results)
     tables = []
-    for run in runs(config)[0]:
+    for run in bench.runs:
         path = layout.path(CURVE, **run.fields())
         if path.exists() and path.stat().st_size:
             tables.append(pd.read_csv(path).assign(**run.fields()))
@@ -90,10 +90,10 @@ def _with_n(agg: pd.DataFrame) -> pd.DataFrame:
     return agg.assign(cell=text)
 
 
-def _verdict(summary, tests, reach, across: pd.DataFrame, n_seeds: int) -> dict:
+def _verdict(summary, tests, reach, across: pd.DataFrame, n_seeds: int, budgets: dict) -> dict:
     """The answer first: one line per dataset and one across datasets, whether timings were batched,
     each dataset's leaderboard (a None cell: not run) and the table across datasets."""
-    boards = verdict(summary, tests, reach)
+    boards = verdict(summary, tests, reach, budgets)
     return {"lines": [(dataset, text[len(dataset):]) for dataset, _, text in boards],
             "sentence": overall_line(across), "n_seeds": n_seeds,
             "batched": bool(summary.detail.astype(str).str.startswith(BATCHED).any()),
@@ -124,15 +124,51 @@ def _convergence(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
     return {"figure": _figure("convergence.png", drawn), "reach": tables}
 
 
-def _sweeps(config: dict, agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sweep cells (quality and mean NFE per step count) and the NFE to reach X of a config's sampler sweeps."""
+TRUTH = {"c2st": 0.5, "ksd": 0.0}  # the ground-truth sample metrics drawn against NFE, and the truth's own value
+
+
+def _sweeps(bench: Benchmark, agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The sweep cells (quality and mean NFE per step count), the NFE to reach X of the sampler sweeps, and
+    the cells of the ground-truth metrics (C2ST, KSD: their panels labelled `<dataset> · <metric>`)."""
+    datasets = list(dict.fromkeys(agg.dataset))
+    quality = {d: m for d in datasets if (m := quality_metric(agg, d))}
+    cells = sweep_cells(agg, bench.sweeps, quality)
+    have = agg[agg.status == "ok"]
+    truth = [sweep_cells(agg, bench.sweeps, {d: m}).assign(dataset=f"{d} · {m}") for m in TRUTH for d in datasets
+             if ((have.dataset == d) & (have.metric == m)).any()]
+    return cells, nfe_to_reach(cells), pd.concat(truth, ignore_index=True) if truth else cells.iloc[:0]
+
+
+def _truth_figure(truth: pd.DataFrame) -> figs.Picture:
+    targets = pd.DataFrame([(d, s, TRUTH[d.rsplit(" · ", 1)[1]]) for d, s in set(zip(truth.dataset, truth.schedule))],
+                           columns=["dataset", "schedule", "target"])
+    return figs.quality_vs_nfe(truth, targets, target="the truth (C2ST 0.5, KSD 0)",
+                               missing="no C2ST or KSD rows (synthetic data with metrics c2st and ksd)")
+
+
+def discretisation_pairs(bench: Benchmark) -> list[tuple[str, str]]:
+    """(sweep, against): sweeps of one sampler kind and the same step counts that differ only in their
+    `discretisation` (Heun in σ against Heun in t), the later-listed one against the earlier."""
+    def signature(sweep: str) -> tuple:  # each entry's kind, parameters and count, its discretisation left out
+        return tuple(json.dumps({k: v for k, v in bench.sampler(e).items() if k not in ("sweep", "discretisation")},
+                                sort_keys=True) for e in bench.sweeps[sweep])
+
+    names = list(bench.sweeps)
+    return [(b, a) for i, a in enumerate(names) for b in names[i + 1:] if signature(a) == signature(b)
+            and bench.sampler(bench.sweeps[a][0]).get("discretisation") != bench.sampler(bench.sweeps[b][0]).get("discretisation")]
+
+
+def _discretisation_lines(bench: Benchmark, summary: pd.DataFrame, agg: pd.DataFrame) -> list[str]:
+    """One sentence per pair of a sampler kind's discretisations, compared at equal step counts."""
+    pairs = discretisation_pairs(bench)
     quality = {d: m for d in dict.fromkeys(agg.dataset) if (m := quality_metric(agg, d))}
-    cells = sweep_cells(agg, members(config), quality)
-    return cells, nfe_to_reach(cells)
+    calls = discretisation_calls(summary, pairs, bench.sweeps, quality) if pairs else None
+    return [discretisation_line(calls, sweep, against) for sweep, against in pairs]
 
 
-def _nfe(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
-    """The quality-against-NFE figure and, per dataset, the NFE each sweep × objective needs to reach X."""
+def _nfe(reach: pd.DataFrame, drawn: figs.Picture, truth: figs.Picture, discretisations: list[str]) -> dict:
+    """The quality-against-NFE figure and, per dataset, the NFE each sweep × objective needs to reach X;
+    the ground-truth metrics' figure; a sentence per pair of discretisations compared at equal NFE."""
     tables = []
     for dataset, part in reach.groupby("dataset", sort=False):
         rows = [{"schedule": f"{r.schedule} (X = {fmt(r.target)})", "sweep / objective": f"{r.sweep} / {r.objective}",
@@ -140,7 +176,8 @@ def _nfe(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
                  else f"not reached (best {fmt(r.best)} at {fmt(r.best_nfe)})"} for r in part.itertuples()]
         tables.append((f"{dataset} ({part.metric.iloc[0]})",
                        pd.DataFrame(rows).pivot(index="sweep / objective", columns="schedule", values="cell")))
-    return {"figure": _figure("quality_vs_nfe.png", drawn), "reach": tables, "factor": fmt(REACH_FACTOR)}
+    return {"figure": _figure("quality_vs_nfe.png", drawn), "reach": tables, "factor": fmt(REACH_FACTOR),
+            "truth": _figure("truth_vs_nfe.png", truth), "discretisations": discretisations}
 
 
 def _paired(pairs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]] | None:
@@ -225,21 +262,21 @@ def _figure(name: str, drawn: figs.Picture) -> dict[str, str]:
     return {"caption": captions[name], "data": base64.b64encode(drawn.png).decode()}
 
 
-def _grid_figures(config: dict, results, summary: pd.DataFrame, agg: pd.DataFrame, curves: pd.DataFrame) -> dict[str, figs.Picture]:
+def _grid_figures(bench: Benchmark, results, summary: pd.DataFrame, agg: pd.DataFrame, curves: pd.DataFrame) -> dict[str, figs.Picture]:
     from ..core.data import build_dataset
 
     datasets = {}
-    for name in config["datasets"]:
+    for name in bench.dataset_entries:
         try:
-            datasets[name] = build_dataset(name, dataset_params(config, name))
+            datasets[name] = build_dataset(name, bench.dataset(name))
         except Exception:  # noqa: BLE001 - a missing dataset leaves its figures out, not the report
             continue
-    conditional = ({"conditional.png": figs.conditional(config, results, datasets),
-                    "inpainting.png": figs.inpainting(config, results, datasets)} if "conditioning" in config else {})
+    conditional = ({"conditional.png": figs.conditional(bench, results, datasets),
+                    "inpainting.png": figs.inpainting(bench, results, datasets)} if bench.conditioning else {})
     return {"convergence.png": figs.convergence(curves), "quality_vs_cost.png": figs.quality_vs_cost(
-                agg, {e: sweep for sweep, entries in members(config).items() for e in entries}),
-            "fisher_divergence.png": figs.fisher(agg), "mode_weights.png": figs.mode_weights(config, results, datasets),
-            "samples.png": figs.samples(config, results, datasets, summary), **conditional}
+                agg, {e: sweep for sweep, entries in bench.sweeps.items() for e in entries}),
+            "fisher_divergence.png": figs.fisher(agg), "mode_weights.png": figs.mode_weights(bench, results, datasets),
+            "samples.png": figs.samples(bench, results, datasets, summary), **conditional}
 
 
 def _scaling_figures(rows: pd.DataFrame) -> dict[str, figs.Picture]:
@@ -260,33 +297,40 @@ def _save_csv(frame: pd.DataFrame, path: Path) -> None:
         save_text(buf.getvalue(), path)
 
 
-def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, list[str]]:
+def build_report(bench: Benchmark, results: str | Path = RESULTS) -> tuple[Path, list[str]]:
     """Write summary.csv, aggregate.csv, paired.csv, overall.csv, curves.csv, figures/*.png (and .svg),
-    tables/*.tex and *.md (leaderboards, paired comparisons) and report.html for `config` from the results on disk; return the page and the damaged metric files."""
-    layout = Layout(results, config["name"])
-    summary, absent = collect(config, results)
-    agg, tests, curves = aggregate(summary), comparisons(summary), collect_curves(config, results)
-    pairs, reach, across = tests[tests.reference == REFERENCE_OBJECTIVE], time_to_reach(curves), overall(summary)
+    tables/*.tex and *.md (leaderboards, paired comparisons) and report.html for `bench` from the results on disk; return the page and the damaged metric files."""
+    layout = bench.layout(results)
+    summary, absent = collect(bench, results)
+    # the calls (paired table, verdict, across datasets) see each NFE sweep at its finest count only:
+    # its coarse counts are the quality-against-NFE section's, not cells to average into a ranking
+    coarse = {e for entries in bench.sweeps.values() for e in entries} - set(bench.shown)
+    ranked = summary[~summary.sampler.isin(coarse)]
+    agg, tests, curves = aggregate(summary), comparisons(ranked), collect_curves(bench, results)
+    pairs, reach, across = tests[tests.reference == REFERENCE_OBJECTIVE], time_to_reach(curves), overall(ranked)
+    budgets = {d: bench.train(d).budget_seconds for d in bench.datasets}
     for frame, name in ((summary, SUMMARY), (agg, AGGREGATE), (pairs, PAIRED), (curves, CURVES), (across, OVERALL)):
         _save_csv(frame, layout.path(name))
-    scaling = scaling_report.read(layout) if "scaling" in config else None  # (cells, slopes)
-    swept = has_grid(config) and bool(members(config))
-    cells, nfe_reach = _sweeps(config, agg) if swept else (None, None)
-    figures = {**(_grid_figures(config, results, summary, agg, curves) if has_grid(config) else {}),
-               **({"quality_vs_nfe.png": figs.quality_vs_nfe(cells, nfe_reach)} if swept else {}),
+    scaling = scaling_report.read(layout) if bench.scaling else None  # (cells, slopes)
+    swept = bench.has_grid and bool(bench.sweeps)
+    cells, nfe_reach, truth = _sweeps(bench, agg) if swept else (None, None, None)
+    figures = {**(_grid_figures(bench, results, summary, agg, curves) if bench.has_grid else {}),
+               **({"quality_vs_nfe.png": figs.quality_vs_nfe(cells, nfe_reach), "truth_vs_nfe.png": _truth_figure(truth)}
+                  if swept else {}),
                **(_scaling_figures(scaling[0]) if scaling else {})}
     for name, drawn in figures.items():  # figures/<name>.png for the page, .svg beside it for a paper
         save_bytes(drawn.png, layout.path(FIGURES) / name)
         save_bytes(drawn.svg, (layout.path(FIGURES) / name).with_suffix(".svg"))
-    grid, conditional = has_grid(config), has_grid(config) and "conditioning" in config
-    for name, text in (export.tables(verdict(summary, tests, reach), pairs) if grid else {}).items():
+    grid, conditional = bench.has_grid, bench.has_grid and bench.conditioning is not None
+    for name, text in (export.tables(verdict(ranked, tests, reach, budgets), pairs) if grid else {}).items():
         save_text(text, layout.path(TABLES) / name)
-    _, skipped = runs(config)
+    skipped = bench.skipped
     failed = summary[~summary.status.isin(["ok", "skipped"])]
     page = _TEMPLATES.get_template(TEMPLATE).render(
-        name=config["name"], absent=absent, grid=grid, toc=_contents(grid, conditional, bool(scaling), swept),
-        nfe=_nfe(nfe_reach, figures["quality_vs_nfe.png"]) if swept else None,
-        verdict=_verdict(summary, tests, reach, across, len(config["seeds"])) if grid else None,
+        name=bench.name, absent=absent, grid=grid, toc=_contents(grid, conditional, bool(scaling), swept),
+        nfe=_nfe(nfe_reach, figures["quality_vs_nfe.png"], figures["truth_vs_nfe.png"], _discretisation_lines(
+            bench, summary, agg)) if swept else None,
+        verdict=_verdict(ranked, tests, reach, across, len(bench.seeds), budgets) if grid else None,
         convergence=_convergence(reach, figures["convergence.png"]) if grid else None,
         paired=_paired(pairs) if grid else None,
         grid_figures=[_figure(n, figures[n]) for n in GRID_FIGURES if n != "convergence.png"] if grid else [],
@@ -299,7 +343,7 @@ def build_report(config: dict, results: str | Path = RESULTS) -> tuple[Path, lis
                                                                "detail"]].drop_duplicates()},
         failed=failed[["dataset", "objective", "schedule", "sampler", "seed", "metric", "status", "detail"]]
         if len(failed) else None,
-        provenance=yaml.safe_dump(provenance()), config=yaml.safe_dump(config, sort_keys=False))
+        provenance=yaml.safe_dump(provenance()), config=yaml.safe_dump(bench.config, sort_keys=False))
     out = layout.path(REPORT)
     save_text(page, out)
     return out, absent

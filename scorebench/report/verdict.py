@@ -24,6 +24,7 @@ from ..spec.metric_info import METRIC_INFO, QUALITY
 TITLES = {"fisher_divergence": "Fisher divergence", "nll_bits_per_dim": "NLL (bits/dim)"}
 QUALITY_TITLE = "sample quality"
 COST = "step cost vs DSM (×)"
+STEPS = "training steps"
 REACH = "train seconds to reach X"
 
 
@@ -122,12 +123,36 @@ def _mark(cells: dict[str, Cell], tests: pd.DataFrame, dataset: str, metric: str
         ranked[other].mark = "tied"
 
 
-def _step_cost(tests: pd.DataFrame, dataset: str) -> dict[str, Cell]:
-    """Training seconds relative to DSM's: the paired ratio of `train_seconds` (all runs take the same steps)."""
+def _steps(summary: pd.DataFrame, dataset: str) -> dict[str, Cell]:
+    """Per trained objective the training steps its runs took (`train_steps`): per seed the geometric
+    mean over schedules, then a t-interval over seeds; {} without the rows."""
+    part = _ok(summary, dataset, "train_steps")
+    part = part[~part.objective.map(untrained).astype(bool) & (part.value.astype(float) > 0)]
+    cells = {}
+    if part.empty:
+        return cells
+    for objective, rows in part.groupby("objective"):
+        per_seed = np.exp(np.log(rows.value.astype(float)).groupby(rows.seed).mean())
+        cells[objective] = Cell.of(mean_interval(per_seed, log=True), "over schedules")
+    return cells
+
+
+def _step_cost(tests: pd.DataFrame, steps: dict[str, Cell], dataset: str) -> dict[str, Cell]:
+    """Seconds per training step relative to DSM's: the paired ratio of `train_seconds` divided by the
+    ratio of the steps taken (1 where every run took `train.steps`; under `train.budget_seconds` the
+    objectives take different steps). The interval is the time ratio's: a batch's members share one
+    step count."""
     part = tests[(tests.dataset == dataset) & (tests.metric == "train_seconds") & (tests.reference == REFERENCE_OBJECTIVE)
                  & ~tests.objective.map(untrained)]
-    return {r.objective: Cell(1.0, 1.0, 1.0, int(r.n_seeds), label="1 (the reference)") if r.objective == REFERENCE_OBJECTIVE
-            else Cell(r.estimate, r.ci_low, r.ci_high, int(r.n_seeds), "paired") for r in part.itertuples()}
+    cells = {}
+    for r in part.itertuples():
+        if r.objective == REFERENCE_OBJECTIVE:
+            cells[r.objective] = Cell(1.0, 1.0, 1.0, int(r.n_seeds), label="1 (the reference)")
+            continue
+        have = r.objective in steps and REFERENCE_OBJECTIVE in steps
+        scale = steps[REFERENCE_OBJECTIVE].estimate / steps[r.objective].estimate if have else 1.0
+        cells[r.objective] = Cell(r.estimate * scale, r.ci_low * scale, r.ci_high * scale, int(r.n_seeds), "paired")
+    return cells
 
 
 def _reach(reach: pd.DataFrame, dataset: str) -> dict[str, Cell]:
@@ -145,14 +170,18 @@ Column = tuple[str, str | None, dict[str, Cell]]  # title, the metric it ranks (
 
 def leaderboard(summary: pd.DataFrame, tests: pd.DataFrame, reach: pd.DataFrame, dataset: str) -> list[Column]:
     """The columns of one dataset's leaderboard (only where the dataset has the metric): the headline
-    metrics, marked; the step cost and the time to reach X, shown, not ranked."""
+    metrics, marked; the steps taken where they differ (equal compute), the step cost and the time to
+    reach X, shown, not ranked."""
     have = summary[(summary.dataset == dataset) & (summary.status == "ok")].metric
     columns: list[Column] = []
     for metric in headline_metrics(have):
         cells = _shared(summary, dataset, metric)
         _mark(cells, tests, dataset, metric)
         columns.append((title(metric), metric, cells))
-    if cost := _step_cost(tests, dataset):
+    steps = _steps(summary, dataset)
+    if len({round(c.estimate) for c in steps.values()}) > 1:
+        columns.append((STEPS, None, steps))
+    if cost := _step_cost(tests, steps, dataset):
         columns.append((COST, None, cost))
     if reached := _reach(reach, dataset):
         columns.append((REACH, None, reached))
@@ -163,9 +192,10 @@ def _ratio_text(e: Estimate, ratio: bool) -> str:
     return ("×" if ratio else "Δ ") + fmt_interval(e.estimate, e.low, e.high, e.n)
 
 
-def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
+def line(dataset: str, columns: list[Column], tests: pd.DataFrame, budget: float | None = None) -> str:
     """The ten-second answer for a dataset: the winner per headline metric and by how much against the
-    runner-up (paired, with interval), or what is not resolved, then the step cost against DSM."""
+    runner-up (paired, with interval), or what is not resolved, then the step cost against DSM; under
+    a training budget, that the comparison is at equal compute and the steps each objective reached."""
     trained = {o for _, _, cells in columns for o in cells if not untrained(o)}
     if len(trained) < 2:
         return f"{dataset}: {len(trained)} trained objective{'' if len(trained) == 1 else 's'} " \
@@ -194,17 +224,23 @@ def line(dataset: str, columns: list[Column], tests: pd.DataFrame) -> str:
     if costs := [f"{o} {fmt(c.estimate)}×" for o, c in sorted(cost.items(), key=lambda kv: kv[1].estimate)
                  if o != REFERENCE_OBJECTIVE]:
         parts.append("step cost vs DSM: " + ", ".join(costs))
+    if budget is not None:
+        steps = next((cells for name, _, cells in columns if name == STEPS), {})
+        reached = ", ".join(f"{o} {round(c.estimate):,}" for o, c in sorted(steps.items(), key=lambda kv: kv[1].estimate))
+        parts.append(f"at equal compute, {fmt(budget)} s of training per run" + (f" (steps: {reached})" if reached else ""))
     return f"{dataset}: " + ("; ".join(parts) if parts else "no metric finished") + "."
 
 
-def verdict(summary: pd.DataFrame, tests: pd.DataFrame, reach: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
-    """Per dataset: (name, leaderboard of Cells: objectives × columns, its one line)."""
+def verdict(summary: pd.DataFrame, tests: pd.DataFrame, reach: pd.DataFrame,
+            budgets: dict[str, float | None] | None = None) -> list[tuple[str, pd.DataFrame, str]]:
+    """Per dataset: (name, leaderboard of Cells: objectives × columns, its one line); `budgets`: each
+    dataset's `train.budget_seconds` (None or absent: every run took its steps)."""
     out = []
     for dataset in dict.fromkeys(summary[summary.objective != "data"].dataset):
         columns = leaderboard(summary, tests, reach, dataset)
         objectives = sorted({o for _, _, cells in columns for o in cells}, key=lambda o: (untrained(o), o))
         table = pd.DataFrame({t: dict(cells) for t, _, cells in columns}, index=objectives)
-        out.append((dataset, table, line(dataset, columns, tests)))
+        out.append((dataset, table, line(dataset, columns, tests, (budgets or {}).get(dataset))))
     return out
 
 

@@ -83,3 +83,9 @@ def discrete(schedule_kind: str) -> bool:
 def default_net(spec: dict) -> str:
     """The network kind of a dataset entry whose `train.net` names none: the U-Net for images, else the MLP."""
     return "unet" if is_image(spec) else "mlp"
+
+
+def net_spec(spec: dict, net: dict) -> dict:
+    """The network dataset entry `spec` trains: its `train.net` with the kind resolved (`default_net`):
+    what the parse checks and `Benchmark.train` hands to the jobs, the one reading of `train.net`."""
+    return {"kind": default_net(spec), **net}

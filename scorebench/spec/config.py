@@ -108,14 +108,14 @@ def _check_features(where: str, spec: str | dict, kinds: dict) -> None:
 
 
 def _check_nets(config: dict, nets: dict) -> None:
-    """Each dataset's network (`train.net`, or its own override) against its kind's schema; the kind
-    defaults to the one `nets.build_backbone` picks for the data (U-Net for images, else MLP)."""
+    """Each dataset's network (`train.net`, or its own override) against its kind's schema, its kind
+    resolved by `catalog.net_spec`."""
     for name, spec in config.get("datasets", {}).items():
         if spec["kind"] not in catalog.DATASETS:
             continue  # an unknown kind is the names check's, which lists the valid ones
         where = f"datasets.{name}.train.net" if "net" in spec.get("train", {}) else "train.net"
-        net = section(config, "train", name).get("net", {})
-        kind = net.get("kind", catalog.default_net(spec))
+        net = catalog.net_spec(spec, section(config, "train", name).get("net", {}))
+        kind = net["kind"]
         if not isinstance(kind, str) or kind not in nets:
             raise ConfigError(f"{where}.kind: unknown network {kind!r}; valid: {', '.join(sorted(nets))}")
         _check(where, nets[kind], {k: v for k, v in net.items() if k != "kind"}, f" for network kind {kind!r}")
@@ -149,11 +149,6 @@ def _problem(err: jsonschema.ValidationError) -> str:
 def has_grid(config: dict) -> bool:
     """Whether a validated config trains a grid (a scaling-only config has none)."""
     return bool(config["datasets"])
-
-
-def load(path: str | Path) -> dict:
-    """Read and validate a YAML benchmark config."""
-    return validate(read(path))
 
 
 def objective_entries(config: dict) -> dict[str, dict]:

@@ -3,7 +3,7 @@
 Like benchopt's `skip` hook, `compatible` returns (ok, reason); the reasons are shown by
 `scorebench grid` and in the report. Nothing here loads data or imports torch (the components'
 facts come from `catalog`), so the workflow's parse of a large grid takes milliseconds;
-`run.check_params` builds every component to check its parameters, for the verbs that run work.
+`jobs.build.check` builds every component to check its parameters, for the verbs that run work.
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def check_conditioning(config: dict) -> None:
                               f"{'images' if catalog.MASKS.get(spec['kind']).image else 'vectors'}; no dataset of this config has them")
         observed = spec.get("observed")
         if spec["kind"] != "coordinates" or observed is None:
-            continue  # a missing `observed` is refused when the mask is built (run.check_params)
+            continue  # a missing `observed` is refused when the mask is built (jobs.build.check)
         if not isinstance(observed, list) or not observed or not all(type(i) is int and i >= 0 for i in observed):
             raise ConfigError(f"conditioning.masks.{name}.observed: must be a non-empty list of coordinate indices "
                               f">= 0 (got {observed!r})")
@@ -145,7 +145,7 @@ def untrained(objective: str) -> bool:
 
 def check_run(config: dict, run: RunSpec) -> None:
     """The run's names are entries of this config (its parameters are checked once per process, by
-    `run.check_params` in every verb, and again by each component's constructor)."""
+    `jobs.build.check` in every verb, and again by each component's constructor)."""
     for key, name in (("datasets", run.dataset), ("objectives", run.objective), ("schedules", run.schedule)):
         entries = objective_entries(config) if key == "objectives" else config[key]
         if name not in entries:

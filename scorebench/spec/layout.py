@@ -85,6 +85,11 @@ SWEEP_FIGURES = {  # figures/<name> of a config with an NFE sweep (a sampler's l
                           "Student-t interval over seeds (the axis spans the estimates: a wide interval runs off "
                           "it). The dotted line is X of the NFE-to-reach table: 1.1 times the oracle's converged "
                           "quality.",
+    "truth_vs_nfe.png": "The ground-truth sample metrics of the synthetic datasets against NFE, as the quality "
+                        "figure draws them: C2ST (the 5-fold accuracy of a classifier telling samples from fresh "
+                        "true samples; 0.5: indistinguishable) and KSD (the kernel Stein discrepancy with the "
+                        "exact score, an unbiased estimate: 0 for the true law, it may dip below), one panel per "
+                        "dataset, metric and schedule; the dotted line is the truth's value.",
 }
 
 CONDITIONING_FIGURES = {  # figures/<name> of a config with a conditioning: section -> caption

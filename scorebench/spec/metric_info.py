@@ -3,8 +3,8 @@ which level it is computed and what it needs (torch-free: the workflow's parse c
 
 One registry that the metric rows, the aggregates, the paired comparisons and the report all read.
 Every metric is declared here, torch-free, so the workflow's parse and the report (which import no
-job) know it; a metric computed from a sampler's samples registers its computation under its
-declared name with `jobs.sample.sample_metric(name)`. The verdict ranks the metrics flagged
+job) know it; a model- or sample-level metric registers its computation under its declared name
+with `jobs.sample.computes(name, ...)`. The verdict ranks the metrics flagged
 `headline` and a dataset's first `quality` one.
 """
 from __future__ import annotations

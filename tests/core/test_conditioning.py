@@ -5,6 +5,7 @@ import pytest
 import torch
 from test_samplers import COARSE, DEFAULT, SCHEDULES
 
+from scorebench.spec.benchmark import Benchmark
 from scorebench.core.conditioning import build_method, conditional_metrics, exact_conditional
 from scorebench.core.mixture import GaussianMixture
 from scorebench.core.oracle import OracleScore
@@ -140,8 +141,8 @@ def test_completion_fid_sits_near_zero_for_the_originals_and_far_above_for_noise
     perfect = data.dequantize(originals, torch.Generator().manual_seed(2))
     noise = perfect.clone()
     noise[..., 4:] = 2 * torch.rand(noise[..., 4:].shape, generator=torch.Generator().manual_seed(3)) - 1
-    good, detail = completion_fid(config, "digits", EvaluateConfig(), perfect, truth, tmp_path)
-    bad, _ = completion_fid(config, "digits", EvaluateConfig(), noise, truth, tmp_path)
+    good, detail = completion_fid(Benchmark.of(config), "digits", EvaluateConfig(), perfect, truth, tmp_path)
+    bad, _ = completion_fid(Benchmark.of(config), "digits", EvaluateConfig(), noise, truth, tmp_path)
     assert good < 0.5 and bad > 100, (good, bad)
     assert "300 test images each completed once" in detail
 
@@ -155,8 +156,8 @@ def test_digits_inpainting_rows_carry_label_agreement_and_completion_fid(tmp_pat
     from scorebench.jobs.build import train_batch
 
     config, run = validate(dict(DIGITS)), RunSpec("digits", "dsm", "vp", 0)
-    train_batch(config, [run], tmp_path)
-    rows = {r["metric"]: r for r in conditional_rows(config, [run], "em", tmp_path)}
+    train_batch(Benchmark.of(config), [run], tmp_path)
+    rows = {r["metric"]: r for r in conditional_rows(Benchmark.of(config), [run], "em", tmp_path)}
     assert set(rows) == {"cond_label_agreement", "cond_fid"}, rows
     assert all(r["status"] == "ok" and math.isfinite(r["value"]) and r["sampler"] == "em/replacement/left"
                for r in rows.values()), rows

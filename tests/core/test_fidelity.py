@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
 
+from scorebench.spec.benchmark import Benchmark
 from scorebench.spec import config as cfgmod
 from scorebench.core import fidelity as fidelity_module
 from scorebench.core.classifier import train_classifier
@@ -226,14 +227,14 @@ def test_a_reference_built_for_other_settings_is_refused_not_reused(tmp_path):
                               "evaluate": {"n_samples": 200, "reference_samples": 500, "baseline_draws": 2,
                                            "kid_subsets": 5, "kid_subset_size": 100}})
     cfg = EvaluateConfig.from_dict(config["evaluate"])
-    ref = build_reference(config, "toy", cfg, tmp_path)
+    ref = build_reference(Benchmark.of(config), "toy", cfg, tmp_path)
     x = build_dataset("toy", {"kind": "ncsn_toy", "seed": 1}).test[:200]
-    assert sample_fidelity(config, "toy", cfg, x, tmp_path, seed=0)["fid"] < 1  # the same settings: accepted
+    assert sample_fidelity(Benchmark.of(config), "toy", cfg, x, tmp_path, seed=0)["fid"] < 1  # the same settings: accepted
     assert len(ref["baseline"]["fid"]) == 2 and max(ref["baseline"]["fid"]) < 1
     for changed in ({**config, "datasets": {"toy": {"kind": "ncsn_toy", "seed": 2}}},
                     {**config, "evaluate": {**config["evaluate"], "reference_samples": 400}}):
         with pytest.raises(DataError, match="built for other dataset or feature settings"):
-            sample_fidelity(changed, "toy", EvaluateConfig.from_dict(changed["evaluate"]), x, tmp_path, seed=0)
+            sample_fidelity(Benchmark.of(changed), "toy", EvaluateConfig.from_dict(changed["evaluate"]), x, tmp_path, seed=0)
 
 
 def test_unknown_feature_space_is_refused_by_name():

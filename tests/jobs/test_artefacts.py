@@ -17,7 +17,6 @@ from scorebench.spec.rows import read_rows
 from scorebench.spec.grid import RunSpec, model_file
 from scorebench.io import save_torch
 from scorebench.spec.layout import METRICS, MODEL_FILE, SAMPLE, Layout
-from scorebench.jobs.build import run_params
 
 CONFIG = {"name": "art", "seeds": [0], "datasets": {"toy": {"kind": "ncsn_toy"}}, "objectives": ["dsm"],
           "schedules": {"vp": {"kind": "vp"}}, "samplers": {"em": {"kind": "em", "steps": 20}},
@@ -83,7 +82,7 @@ def test_a_planted_or_damaged_artefact_is_one_line_and_runs_no_code(trained, tmp
 def _failed_record(config, results, attempts):
     bench = Benchmark.of(config)
     save_torch({"status": "failed", "reason": "RuntimeError: boom", "attempts": attempts, "steps": 0,
-                "params": run_params(bench.config, RUN)}, Layout(results, "art").path(MODEL_FILE, **RUN.fields()))
+                "params": bench.run_params(RUN)}, Layout(results, "art").path(MODEL_FILE, **RUN.fields()))
     return bench
 
 
@@ -122,7 +121,7 @@ def test_a_damaged_metrics_file_fails_the_report_unless_kept_going_and_its_force
     if not target.exists():  # the fixture leaves the sampler's rows out
         assert run_cli("evaluate", path, "--dataset", "toy", "--sampler", "em", "--results", results).returncode == 0
     original = target.read_bytes()
-    whole = collect(Benchmark.read(path).config, results)[0]
+    whole = collect(Benchmark.read(path), results)[0]
     try:
         {"garbage": lambda: target.write_bytes(os.urandom(64)), "truncated": lambda: target.write_bytes(original[:40]),
          "reshaped": lambda: target.write_text('{"rows": {"em": 1}}'), "deleted": target.unlink}[damage]()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import run_cli
+from scorebench.spec.benchmark import Benchmark
 from scorebench.io import load_torch
 
 CONFIG = {
@@ -69,7 +70,7 @@ def test_incompatible_pairs_are_recorded_with_the_reason(results):
 
 def test_real_data_rows_have_bits_per_dim_and_no_ground_truth(results):
     model = rows(results, "digits/dsm/vp/seed0", "model.dsm")
-    assert set(model) == {"train_seconds", "nll_bits_per_dim"}
+    assert set(model) == {"train_seconds", "train_steps", "nll_bits_per_dim"}
     # a barely trained model: finite, and above the 0 bits/dim no model can beat
     assert 0 < model["nll_bits_per_dim"]["value"] < 50 and model["nll_bits_per_dim"]["unit"] == "bits/dim"
     samples = load_torch(results / "samples/digits/ode/dsm/vp/seed0.pt")
@@ -142,27 +143,27 @@ def test_seeds_sample_the_same_alone_or_batched(tmp_path, sampler):
                      "heun": {"kind": "heun", "steps": 20}},
         "train": {"steps": 30, "batch_size": 64, "net": {"kind": "mlp", "width": 64}}, "evaluate": {"n_samples": 200}})
     runs = [RunSpec("toy", "dsm", "vp", s) for s in (0, 1)]
-    train_batch(config, runs, tmp_path)
-    both = sample_runs(config, runs, sampler, tmp_path)
-    again = sample_runs(config, runs, sampler, tmp_path)  # an unchanged draw is read back, not drawn
+    train_batch(Benchmark.of(config), runs, tmp_path)
+    both = sample_runs(Benchmark.of(config), runs, sampler, tmp_path)
+    again = sample_runs(Benchmark.of(config), runs, sampler, tmp_path)  # an unchanged draw is read back, not drawn
     assert all(r.get("reused") for r in again) and not any(r.get("reused") for r in both)
     assert all(torch.equal(a["samples"], b["samples"]) for a, b in zip(again, both))
     shutil.rmtree(tmp_path / "b/samples")
-    alone = sample_runs(config, runs[1:], sampler, tmp_path)
+    alone = sample_runs(Benchmark.of(config), runs[1:], sampler, tmp_path)
     assert [r["stats"]["batched_with"] for r in both] == [2, 2] and alone[0]["stats"]["batched_with"] == 1
     assert (both[1]["samples"] - alone[0]["samples"]).abs().max() < 1e-3
     assert (both[0]["samples"] - both[1]["samples"]).abs().max() > 0.1  # the seeds differ
-    unbatched = sample_runs({**config, "batch_seeds": False}, runs, sampler, tmp_path)  # the default
+    unbatched = sample_runs(Benchmark.of({**config, "batch_seeds": False}), runs, sampler, tmp_path)  # the default
     assert [r["stats"]["batched_with"] for r in unbatched] == [1, 1] and not any(r.get("reused") for r in unbatched)
     assert torch.equal(unbatched[1]["samples"], alone[0]["samples"])
 
 
 def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
     """Adding a metric is a declaration (spec.metric_info, where the parse and the report read it) and
-    one registered function (`sample_metric`): it is a valid `metrics:` name, a row of every (run, sampler), a column of summary.csv and a table of the
+    one registered function (`computes`): it is a valid `metrics:` name, a row of every (run, sampler), a column of summary.csv and a table of the
     report (here the norm of the samples' mean, against its exact value for the oracle)."""
     from scorebench.spec import config as cfgmod
-    from scorebench.jobs.sample import SAMPLE_METRICS, evaluate_runs, sample_metric, sample_runs, write_rows
+    from scorebench.jobs.sample import COMPUTATIONS, computes, evaluate_runs, sample_runs, write_rows
     from scorebench.spec.grid import RunSpec
     from scorebench.spec.grid import model_file
     from scorebench.spec.layout import METRICS, Layout
@@ -170,11 +171,12 @@ def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
     from scorebench.report.page import build_report
     from scorebench.jobs.build import train_batch
 
-    with pytest.raises(ValueError, match="declare it first"):
-        sample_metric("mean_norm")
+    for undeclared in (("mean_norm",), ("fid", "train_seconds"), ("cond_fid",)):  # unknown, mixed levels, conditional
+        with pytest.raises(ValueError, match="declare each name first"):
+            computes(*undeclared)
     METRIC_INFO["mean_norm"] = MetricInfo("data units", False, needs="synthetic")
 
-    @sample_metric("mean_norm")
+    @computes("mean_norm")
     def mean_norm(drawn):
         return float(drawn.samples.mean(0).norm()), "‖sample mean‖"
 
@@ -184,13 +186,13 @@ def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
             "schedules": {"vp": {"kind": "vp"}}, "samplers": {"em": {"kind": "em", "steps": 100}},
             "metrics": ["train_seconds", "sample_seconds", "mean_norm"], "evaluate": {"n_samples": 2000}})
         runs = [RunSpec("toy", "oracle", "vp", 0)]
-        train_batch(config, runs, tmp_path)
-        sample_runs(config, runs, "em", tmp_path)
+        train_batch(Benchmark.of(config), runs, tmp_path)
+        sample_runs(Benchmark.of(config), runs, "em", tmp_path)
         layout = Layout(tmp_path, "m")
         for sampler in ("em", None):
-            write_rows(evaluate_runs(config, runs, sampler, tmp_path),
+            write_rows(evaluate_runs(Benchmark.of(config), runs, sampler, tmp_path),
                        layout.path(METRICS, dataset="toy", name=sampler or model_file("oracle")))
-        build_report(config, tmp_path)
+        build_report(Benchmark.of(config), tmp_path)
         import pandas as pd
 
         summary = pd.read_csv(layout.root / "summary.csv")
@@ -200,4 +202,4 @@ def test_a_registered_metric_reaches_the_summary_and_the_report(tmp_path):
         assert "<h3>mean_norm <small>(data units)</small></h3>" in (layout.root / "report.html").read_text()
     finally:
         METRIC_INFO.pop("mean_norm", None)
-        SAMPLE_METRICS.pop("mean_norm", None)
+        COMPUTATIONS["sample"].pop(("mean_norm",), None)

@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from scorebench.spec.benchmark import Benchmark
 from scorebench.spec import config as cfgmod
 from scorebench.spec.grid import RunSpec
 from scorebench.spec.layout import MODEL_FILE, Layout
@@ -52,9 +53,9 @@ def test_all_objectives_learn_the_true_score(tmp_path):
     fds = {}
     for objective in OBJECTIVES:
         run = RunSpec("toy", objective, "ve", 0)
-        rec = train_run(config, run, tmp_path)
+        rec = train_run(Benchmark.of(config), run, tmp_path)
         assert rec["status"] == "ok"
-        dataset, process = prepare(config, run)
+        dataset, process = prepare(Benchmark.of(config), run)
         model, _ = load_model(Layout(tmp_path, "t").path(MODEL_FILE, **run.fields()), dataset)
         fds[objective] = fisher_divergence(model, dataset, process, generator=torch.Generator().manual_seed(0))
     baseline = fisher_divergence(gaussian_fit_score(dataset, process), dataset, process,
@@ -68,7 +69,7 @@ def test_same_seed_same_losses(tmp_path):
     for objective in OBJECTIVES:
         logs = []
         for attempt in ("a", "b"):
-            train_run(config, RunSpec("toy", objective, "ve", 3), tmp_path / attempt)
+            train_run(Benchmark.of(config), RunSpec("toy", objective, "ve", 3), tmp_path / attempt)
             logs.append((tmp_path / attempt / "t/runs/toy" / objective / "ve/seed3/train.csv").read_text())
         rows = [line.split(",")[1] for line in logs[0].splitlines()[1:]]
         assert len(rows) == 6 and len(set(rows)) > 1  # six distinct logged losses ...
@@ -123,8 +124,8 @@ def test_a_seed_trains_the_same_alone_or_batched(tmp_path, objective):
     from scorebench.jobs.build import train_batch
 
     config = {**toy_config(steps=200, log_every=10), "seeds": [0, 1, 2]}
-    train_run(config, RunSpec("toy", objective, "ve", 0), tmp_path / "alone")
-    recs = train_batch(config, [RunSpec("toy", objective, "ve", s) for s in (2, 0, 1)], tmp_path / "batched")
+    train_run(Benchmark.of(config), RunSpec("toy", objective, "ve", 0), tmp_path / "alone")
+    recs = train_batch(Benchmark.of(config), [RunSpec("toy", objective, "ve", s) for s in (2, 0, 1)], tmp_path / "batched")
     assert [r["batched_with"] for r in recs] == [3, 3, 3]
     alone, batched = (tmp_path / d / "t/runs/toy" / objective / "ve/seed0" for d in ("alone", "batched"))
     a, b = _losses(alone), _losses(batched)
@@ -151,11 +152,11 @@ def test_a_member_trains_the_same_alone_or_in_a_20_member_ensemble(tmp_path, obj
 
     config = ensemble_config()
     group = [RunSpec("toy", objective, s, seed) for s in SCHEDULES for seed in config["seeds"]]
-    recs = train_batch(config, group, tmp_path / "ensemble")
+    recs = train_batch(Benchmark.of(config), group, tmp_path / "ensemble")
     assert [r["batched_with"] for r in recs] == [20] * 20 and {r["status"] for r in recs} == {"ok"}
     assert [r["process"]["kind"] for r in recs] == [s for s in SCHEDULES for _ in config["seeds"]]
     for schedule, seed in (("ncsn", 0), ("vp", 3), ("subvp", 4)):
-        train_run(config, RunSpec("toy", objective, schedule, seed), tmp_path / "alone")
+        train_run(Benchmark.of(config), RunSpec("toy", objective, schedule, seed), tmp_path / "alone")
         alone, member = (tmp_path / d / "t/runs/toy" / objective / schedule / f"seed{seed}" for d in ("alone", "ensemble"))
         a, b = _losses(alone), _losses(member)
         assert len(a) == 10 and max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (schedule, a, b)
@@ -172,11 +173,11 @@ def test_a_changed_schedule_retrains_only_its_members(tmp_path):
 
     config = {**ensemble_config(steps=20, seeds=(0, 1)), "schedules": {"ve": {"kind": "ve"}, "vp": {"kind": "vp"}}}
     group = [RunSpec("toy", "dsm", s, seed) for s in ("ve", "vp") for seed in (0, 1)]
-    assert [r["batched_with"] for r in train_runs(config, group, tmp_path)] == [4] * 4
+    assert [r["batched_with"] for r in train_runs(Benchmark.of(config), group, tmp_path)] == [4] * 4
     paths = {run.id: Layout(tmp_path, "t").path(MODEL_FILE, **run.fields()) for run in group}
     before = {rid: p.stat().st_mtime_ns for rid, p in paths.items()}
     changed = {**config, "schedules": {**config["schedules"], "vp": {"kind": "vp", "beta_max": 15.0}}}
-    recs = train_runs(changed, group, tmp_path)
+    recs = train_runs(Benchmark.of(changed), group, tmp_path)
     assert [r["run"]["id"] for r in recs] == ["toy/dsm/vp/seed0", "toy/dsm/vp/seed1"]
     assert [r["batched_with"] for r in recs] == [2, 2] and recs[0]["process"]["beta_max"] == 15.0
     assert all(paths[rid].stat().st_mtime_ns == before[rid] for rid in ("toy/dsm/ve/seed0", "toy/dsm/ve/seed1"))
@@ -204,8 +205,8 @@ def test_a_diverging_member_leaves_the_batch_and_the_others_go_on(tmp_path):
             return loss
 
     config = ensemble_config()
-    (dataset, ve), (_, vp) = (prepare(config, RunSpec("toy", "dsm", s, 0)) for s in ("ve", "vp"))
-    cfg = TrainConfig.from_dict({"steps": 40, "batch_size": 64, "log_every": 10})
+    (dataset, ve), (_, vp) = (prepare(Benchmark.of(config), RunSpec("toy", "dsm", s, 0)) for s in ("ve", "vp"))
+    cfg = TrainConfig.from_dict({"steps": 40, "batch_size": 64, "log_every": 10, "net": {"kind": "mlp"}})
     members = [Member(s, tmp_path / f"b{s}", {"id": f"b{s}"}, p) for s, p in ((0, vp), (1, ve), (2, ve))]
     recs = train(dataset, PoisonsMember(), cfg, members)
     assert [r["status"] for r in recs] == ["ok", "diverged", "ok"] and recs[1]["diverged_step"] == 5
@@ -229,7 +230,7 @@ def test_a_budget_limited_ensemble_stops_within_its_budget_and_records_its_steps
 
     config = cfgmod.validate({"name": "t", "datasets": {"g": {"kind": "gaussian_mixture", "dim": 16}},
                               "objectives": ["exact", "dsm"], "schedules": {"vp": {"kind": "vp"}}})
-    dataset, process = prepare(config, RunSpec("g", "dsm", "vp", 0))
+    dataset, process = prepare(Benchmark.of(config), RunSpec("g", "dsm", "vp", 0))
     cfg = TrainConfig.from_dict({"steps": 100_000, "batch_size": 64, "budget_seconds": 1.0, "log_every": 100,
                                  "net": {"kind": "mlp", "width": 32}})
     steps = {}
@@ -243,14 +244,14 @@ def test_a_budget_limited_ensemble_stops_within_its_budget_and_records_its_steps
             assert not (member.out_dir / "checkpoint.pt").exists()
         steps[objective] = rec["steps"]
     assert steps["exact"] < steps["dsm"], steps
-    roomy = TrainConfig.from_dict({"steps": 20, "batch_size": 64, "budget_seconds": 60.0})
+    roomy = TrainConfig.from_dict({"steps": 20, "batch_size": 64, "budget_seconds": 60.0, "net": {"kind": "mlp"}})
     rec = train(dataset, build_objective("dsm"), roomy, [Member(0, tmp_path / "roomy", {"id": "r"}, process)])[0]
     assert rec["steps"] == 20 and not rec["stopped_by_budget"]
 
 
 def test_nan_guard_records_divergence(tmp_path):
     config = toy_config(steps=50, lr=1e9, grad_clip=1e9)
-    rec = train_run(config, RunSpec("toy", "dsm", "ve", 0), tmp_path)
+    rec = train_run(Benchmark.of(config), RunSpec("toy", "dsm", "ve", 0), tmp_path)
     assert rec["status"] == "diverged" and 1 <= rec["diverged_step"] <= 50
     saved = load_torch(tmp_path / "t/runs/toy/dsm/ve/seed0/model.pt")
     assert saved["status"] == "diverged" and saved["diverged_step"] == rec["diverged_step"]
@@ -272,7 +273,7 @@ def test_objectives_with_the_same_seed_share_times_and_noises_step_by_step():
     from scorebench.core.objectives import build_objective
 
     config = toy_config()
-    dataset, process = prepare(config, RunSpec("toy", "dsm", "ve", 0))
+    dataset, process = prepare(Benchmark.of(config), RunSpec("toy", "dsm", "ve", 0))
     model = torch.nn.Linear(2, 2)
     states = []
     for objective in OBJECTIVES:
@@ -292,7 +293,7 @@ def test_curves_record_the_truth_metric_on_log_spaced_steps(tmp_path):
                               "schedules": {"vp": {"kind": "vp"}}, "train": {"steps": 300, "batch_size": 128}})
     curves = {}
     for objective in ("dsm", "oracle"):
-        train_run(config, RunSpec("toy", objective, "vp", 0), tmp_path)
+        train_run(Benchmark.of(config), RunSpec("toy", objective, "vp", 0), tmp_path)
         curves[objective] = pd.read_csv(tmp_path / f"t/runs/toy/{objective}/vp/seed0/curve.csv")
     dsm, oracle = curves["dsm"], curves["oracle"]
     assert list(dsm.step) == list(oracle.step) == [1, 2, 4, 7, 13, 24, 45, 84, 159, 300]
@@ -307,8 +308,8 @@ def test_a_finished_run_is_skipped_until_its_parameters_change(tmp_path):
 
     config = toy_config(steps=20)
     run = RunSpec("toy", "dsm", "ve", 0)
-    assert not finished(config, run, tmp_path)
-    assert [r["status"] for r in train_runs(config, [run], tmp_path)] == ["ok"]
-    assert finished(config, run, tmp_path) and train_runs(config, [run], tmp_path) == []
+    assert not finished(Benchmark.of(config), run, tmp_path)
+    assert [r["status"] for r in train_runs(Benchmark.of(config), [run], tmp_path)] == ["ok"]
+    assert finished(Benchmark.of(config), run, tmp_path) and train_runs(Benchmark.of(config), [run], tmp_path) == []
     changed = {**config, "schedules": {"ve": {"kind": "ve", "sigma_min": 0.02}}}
-    assert not finished(changed, run, tmp_path)
+    assert not finished(Benchmark.of(changed), run, tmp_path)

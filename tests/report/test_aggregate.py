@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scorebench.report.aggregate import aggregate, comparisons, paired, time_to_reach
+from scorebench.report.aggregate import (aggregate, comparisons, discretisation_calls, discretisation_line, paired,
+                                        time_to_reach)
 from scorebench.spec.rows import ROW_COLUMNS
 from scorebench.report.intervals import holm, mean_interval
 from scorebench.spec.metric_info import BATCHED
@@ -171,3 +172,39 @@ def test_a_geometric_interval_past_the_float_range_is_open_not_an_error():
     """Seeds spanning hundreds of decades (a diverging FID): the upper bound is inf, the estimate finite."""
     e = mean_interval([1.0, 1e300, 1e-300], log=True)
     assert e.estimate == pytest.approx(1.0) and e.high == math.inf and e.low == 0.0
+
+
+def test_at_equal_compute_the_step_cost_divides_by_the_steps_and_the_line_says_so():
+    """Under train.budget_seconds every objective trains the same seconds, so the time ratio is 1 and
+    the cost is in the steps: exact's 5 steps against DSM's 3,000 in the same 20 s make a step 600×
+    DSM's; the leaderboard shows the steps, the line names the budget and the steps reached."""
+    seconds = frame(rows({"dsm": [20.0, 20.1, 19.9], "exact": [20.0, 20.2, 19.8]}, metric="train_seconds"))
+    steps = frame(rows({"dsm": [3000] * 3, "exact": [5] * 3}, metric="train_steps"))
+    fisher = frame(rows({"dsm": [0.010, 0.011, 0.012], "exact": [0.5, 0.6, 0.55]}))
+    summary = pd.concat([seconds, steps, fisher], ignore_index=True)
+    [(_, table, text)] = verdict(summary, comparisons(summary), time_to_reach(NO_CURVES), {"toy": 20.0})
+    assert table.loc["exact", "step cost vs DSM (×)"].estimate == pytest.approx(600, rel=0.01)
+    assert table.loc["exact", "training steps"].estimate == pytest.approx(5)
+    assert "at equal compute, 20 s of training per run (steps: exact 5, dsm 3,000)" in text
+    [(_, table, text)] = verdict(summary.assign(value=np.where(summary.metric == "train_steps", 1000.0, summary.value)),
+                                 comparisons(summary), time_to_reach(NO_CURVES))
+    assert "training steps" not in table and "equal compute" not in text  # equal steps: the time ratio is the cost
+    assert table.loc["exact", "step cost vs DSM (×)"].estimate == pytest.approx(1.0, rel=0.02)
+
+
+def test_a_discretisation_is_called_better_at_equal_steps_only_when_holm_resolves_it():
+    """heun_sigma's quality is a third of heun's at both counts on every seed (same model, same seed):
+    resolved better at both; at the same values plus seed noise around heun's, not resolved."""
+    def cells(values, sampler):
+        return rows(values, metric="sliced_wasserstein", sampler=sampler)
+    sweeps = {"heun": ["heun_5", "heun_10"], "heun_sigma": ["heun_sigma_5", "heun_sigma_10"]}
+    base = {"oracle": [1.0, 1.1, 0.9, 1.05, 0.95]}
+    apart = frame(*(cells(base, s) for s in sweeps["heun"]),
+                  *(cells({"oracle": [v / 3 for v in base["oracle"]]}, s) for s in sweeps["heun_sigma"]))
+    calls = discretisation_calls(apart, [("heun_sigma", "heun")], sweeps, {"toy": "sliced_wasserstein"})
+    assert list(calls.call) == ["better", "better"] and calls.estimate.iloc[0] == pytest.approx(1 / 3)
+    assert "toy · vp better at 2, worse at 0, not resolved at 0 of 2" in discretisation_line(calls, "heun_sigma", "heun")
+    noisy = frame(*(cells(base, s) for s in sweeps["heun"]),
+                  *(cells({"oracle": [1.02, 1.0, 1.0, 1.0, 1.0]}, s) for s in sweeps["heun_sigma"]))
+    calls = discretisation_calls(noisy, [("heun_sigma", "heun")], sweeps, {"toy": "sliced_wasserstein"})
+    assert set(calls.call) == {"not resolved"}

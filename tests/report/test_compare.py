@@ -25,13 +25,13 @@ def _results(tmp_path, name: str, n_projections: int):
         "train": {"steps": 40, "batch_size": 64, "curve_points": 2}, "evaluate": {"n_samples": 200, "fisher_points": 512}})
     config, results = bench.config, tmp_path / name
     layout = Layout(results, "cmp")
-    train_runs(config, list(bench.runs), results)
-    sample_runs(config, list(bench.runs), "em", results)
-    write_rows(evaluate_runs(config, list(bench.runs), "em", results), layout.path(METRICS, dataset="toy", name="em"))
+    train_runs(Benchmark.of(config), list(bench.runs), results)
+    sample_runs(Benchmark.of(config), list(bench.runs), "em", results)
+    write_rows(evaluate_runs(Benchmark.of(config), list(bench.runs), "em", results), layout.path(METRICS, dataset="toy", name="em"))
     for objective in ("dsm", "ssm"):
         runs = [r for r in bench.runs if r.objective == objective]
-        write_rows(evaluate_runs(config, runs, None, results), layout.path(METRICS, dataset="toy", name=model_file(objective)))
-    summary, absent = collect(config, results)
+        write_rows(evaluate_runs(Benchmark.of(config), runs, None, results), layout.path(METRICS, dataset="toy", name=model_file(objective)))
+    summary, absent = collect(Benchmark.of(config), results)
     assert not absent, absent
     summary.to_csv(layout.root / SUMMARY, index=False)
     return layout.root

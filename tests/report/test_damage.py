@@ -23,7 +23,7 @@ def healthy(tmp_path, raw: dict = CONFIG) -> dict:
     layout = Layout(tmp_path, "dmg")
     for dataset in ("toy", "two"):
         for name in metric_files(config, dataset):
-            rows = [{**c, "value": 1.0, "unit": "u", "status": "ok", "detail": ""} for c in cells(config, dataset, name)]
+            rows = [{**c, "value": 1.0, "unit": "u", "status": "ok", "detail": ""} for c in cells(Benchmark.of(config), dataset, name)]
             path = layout.path(METRICS, dataset=dataset, name=name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"rows": rows, "provenance": {}}))
@@ -52,12 +52,12 @@ DAMAGE = {
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_file_is_failed_rows_naming_it_and_the_grid_keeps_its_shape(tmp_path, damage, name, rule):
     config = healthy(tmp_path)
-    whole, absent = collect(config, tmp_path)
+    whole, absent = collect(Benchmark.of(config), tmp_path)
     assert not absent and (whole.status == "ok").all() and len(whole) > 0
     path = Layout(tmp_path, "dmg").path(METRICS, dataset="toy", name=name)
-    expected = len(cells(config, "toy", name))
+    expected = len(cells(Benchmark.of(config), "toy", name))
     DAMAGE[damage](path)
-    summary, absent = collect(config, tmp_path)
+    summary, absent = collect(Benchmark.of(config), tmp_path)
     assert len(summary) == len(whole), (len(summary), len(whole))  # the full shape
     key = ["dataset", "objective", "schedule", "sampler", "seed", "metric"]
     assert sorted(map(tuple, summary[key].values.tolist())) == sorted(map(tuple, whole[key].values.tolist()))
@@ -74,7 +74,7 @@ def test_a_damaged_floor_or_inpainting_file_is_failed_rows_too(tmp_path, name):
                                                            "methods": {"r": {"kind": "replacement"}}, "samplers": ["em"]}})
     path = Layout(tmp_path, "dmg").path(METRICS, dataset="toy", name=name)
     path.write_text("{")
-    summary, absent = collect(config, tmp_path)
+    summary, absent = collect(Benchmark.of(config), tmp_path)
     bad = summary[summary.status == "failed"]
-    assert len(bad) == len(cells(config, "toy", name)) > 0 and all(str(path) in d for d in bad.detail)
+    assert len(bad) == len(cells(Benchmark.of(config), "toy", name)) > 0 and all(str(path) in d for d in bad.detail)
     assert len(absent) == 1 and "--forcerun" in absent[0]

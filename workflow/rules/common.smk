@@ -13,8 +13,7 @@ from scorebench.spec import config as sb_config
 from scorebench.spec.benchmark import Benchmark
 from scorebench.spec.declared import with_overrides
 from scorebench.errors import ScorebenchError
-from scorebench.spec.grid import fidelity, metric_files, model_file, run_params
-from scorebench.spec.sweeps import members as sweep_members
+from scorebench.spec.grid import model_file
 from scorebench.spec.layout import (
     AGGREGATE,
     CURVES,
@@ -30,7 +29,6 @@ from scorebench.spec.layout import (
     SCALING_SLOPES,
     SUMMARY,
     TRAIN_GROUP,
-    Layout,
     figure_files,
 )
 
@@ -41,7 +39,9 @@ try:
     BENCH = Benchmark.of(with_overrides(dict(config), workflow.config_settings.config))
 except ScorebenchError as err:
     sys.exit(f"scorebench: error: {err}")
-CONFIG = BENCH.config
+CONFIG = (
+    BENCH.config
+)  # the validated config as one mapping: what CONFIG_FILE holds for the jobs
 RUNS = BENCH.runs
 
 
@@ -56,27 +56,27 @@ def check_parameters():
         sys.exit(f"scorebench: error: {err}")
 
 
-LAYOUT = Layout(RESULTS, CONFIG["name"])
+LAYOUT = BENCH.layout(RESULTS)
 # cores of the scaling job under a cluster executor unless resources.scaling.cpus says otherwise
 CLUSTER_CORES = 4
 DATASETS = BENCH.datasets
-SAMPLERS = list(CONFIG["samplers"])
+SAMPLERS = BENCH.samplers
 # FID/KID need each dataset's reference statistics (and real-vs-real baseline rows); an empty
 # `metrics:` list means every metric
-FIDELITY = fidelity(CONFIG)
+FIDELITY = BENCH.fidelity
 # every metrics file the report reads
 METRIC_PATHS = [
     str(LAYOUT.path(METRICS, dataset=dataset, name=name))
     for dataset in DATASETS
-    for name in metric_files(CONFIG, dataset)
+    for name in BENCH.metric_files(dataset)
 ]
 # the scaling study's device kind (cpu or cuda), when the config asks for one
-SCALING_DEVICE = str(CONFIG.get("scaling", {}).get("device", "cpu")).split(":")[0]
+SCALING_DEVICE = (BENCH.scaling.device if BENCH.scaling else "cpu").split(":")[0]
 
 
 def scaling_tables():
     """The scaling study's tables when the config has a `scaling:` section, else nothing."""
-    if "scaling" not in CONFIG:
+    if BENCH.scaling is None:
         return []
     return [
         str(LAYOUT.path(template, device=SCALING_DEVICE))
@@ -85,7 +85,7 @@ def scaling_tables():
 
 
 # the validated config every job reads; its path is a job parameter, so it does not depend on the content
-CONFIG_FILE = f".snakemake/scorebench/{CONFIG['name']}.yaml"
+CONFIG_FILE = f".snakemake/scorebench/{BENCH.name}.yaml"
 
 
 def write_resolved_config():
@@ -123,8 +123,8 @@ def benchmark_path(stage, job):
 # Built once: input and params functions run for every job of the DAG.
 GROUP_PARAMS = {}
 for _run in RUNS:
-    GROUP_PARAMS.setdefault((_run.dataset, _run.objective), {})[_run.id] = run_params(
-        CONFIG, _run
+    GROUP_PARAMS.setdefault((_run.dataset, _run.objective), {})[_run.id] = (
+        BENCH.run_params(_run)
     )
 MODEL_FILES = {}
 for _dataset, _objective in GROUP_PARAMS:
@@ -148,7 +148,7 @@ def group_params(wildcards):
     """
     return {
         "runs": GROUP_PARAMS[(wildcards.dataset, wildcards.objective)],
-        "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),
+        "evaluate": BENCH.section("evaluate", wildcards.dataset),
     }
 
 
@@ -156,40 +156,38 @@ def sample_metric_params(wildcards):
     """What decides a sampler's job: its entry and every evaluate setting (draws, KID subsets); runs whose
     draw did not change are only re-evaluated (evaluate.draw_key)."""
     return {
-        "sampler": CONFIG["samplers"][wildcards.sampler],
-        "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),
+        "sampler": BENCH.sampler(wildcards.sampler),
+        "evaluate": BENCH.section("evaluate", wildcards.dataset),
     }
 
 
 def condition_params(wildcards):
     """What decides a sampler's inpainting rows: its entry, the conditioning section, the evaluate device."""
     return {
-        "sampler": CONFIG["samplers"][wildcards.sampler],
+        "sampler": BENCH.sampler(wildcards.sampler),
         "conditioning": CONFIG["conditioning"],
-        "device": sb_config.section(CONFIG, "evaluate", wildcards.dataset).get(
-            "device"
-        ),
+        "device": BENCH.section("evaluate", wildcards.dataset).get("device"),
     }
 
 
 def reference_params(wildcards):
     """What decides a dataset's FID/KID reference and floor: its data and its evaluate settings."""
     return {
-        "dataset": sb_config.dataset_params(CONFIG, wildcards.dataset),
-        "evaluate": sb_config.section(CONFIG, "evaluate", wildcards.dataset),
+        "dataset": BENCH.dataset(wildcards.dataset),
+        "evaluate": BENCH.section("evaluate", wildcards.dataset),
     }
 
 
 def resource(stage, key, default):
     """A rule's `mem_mb`, `runtime` (minutes) or `cpus`: resources.<stage>.<key>, else resources.<key>, else `default`."""
-    return sb_config.resource(CONFIG, stage, key, default)
+    return BENCH.resource(stage, key, default)
 
 
 def placement(stage, gpu=0):
     """The config's SLURM placement of a stage's jobs (partition, account; the GPU model only for
     jobs whose `gpu`, a count or a function of the wildcards, is not 0): resources the local
     executor ignores."""
-    where = sb_config.placement(CONFIG, stage)
+    where = BENCH.placement(stage)
     model = where.pop("gpu_model", None)
     if model is None:
         return where
@@ -213,13 +211,11 @@ def gpus(*sections):
     counts = {
         name: int(
             any(
-                str(
-                    sb_config.section(CONFIG, key, name).get("device", "cpu")
-                ).startswith("cuda")
+                str(BENCH.section(key, name).get("device", "cpu")).startswith("cuda")
                 for key in sections
             )
         )
-        for name in CONFIG["datasets"]
+        for name in BENCH.dataset_entries
     }
     if len(set(counts.values())) <= 1:
         return next(iter(counts.values()), 0)

@@ -28,10 +28,10 @@ rule report:
                 category="Figures",
             )
             for name in figure_files(
-                sb_config.has_grid(CONFIG),
-                "scaling" in CONFIG,
-                "conditioning" in CONFIG,
-                bool(sweep_members(CONFIG)),
+                BENCH.has_grid,
+                BENCH.scaling is not None,
+                BENCH.conditioning is not None,
+                bool(BENCH.sweeps),
             )
         ],
     log:
