@@ -302,6 +302,8 @@ def _overall_call(r, lower_is_better: bool) -> str:
 def overall_line(table: pd.DataFrame) -> str:
     """One sentence across datasets: what is resolved against DSM, or that nothing generalises."""
     datasets = {d for ds in table.datasets for d in ds.split(", ")} if len(table) else set()
+    if not len(table):
+        return "Across datasets: no trained objective beside DSM, so nothing to compare against it."
     if len(datasets) < 2:
         return "Across datasets: fewer than 2 datasets, so nothing generalises beyond the one shown."
     calls = [f"{r.objective} {r.verdict.split(' than')[0]} on {r.headline} "

@@ -150,6 +150,8 @@ def test_across_datasets_needs_two_and_combines_them_with_welch():
         return [r | {"dataset": dataset} for r in rows({"dsm": [1.0, 1.1, 0.9], "ssm": [scale * v for v in (1.0, 1.2, 0.95)]})]
     single = frame(one("toy", 2.0))
     assert overall_line(overall(single)).startswith("Across datasets: fewer than 2")
+    alone = frame(*([r | {"dataset": d} for r in rows({"dsm": [1.0, 1.1, 0.9]})] for d in ("toy", "gmm8")))
+    assert overall_line(overall(alone)).startswith("Across datasets: no trained objective beside DSM")
     two = frame(one("toy", 2.0), one("gmm8", 3.0))
     table = overall(two).set_index("objective")
     logs = [np.log(np.array([s * v for v in (1.0, 1.2, 0.95)]) / np.array([1.0, 1.1, 0.9])) for s in (2.0, 3.0)]
