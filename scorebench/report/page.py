@@ -90,10 +90,9 @@ def _with_n(agg: pd.DataFrame) -> pd.DataFrame:
     return agg.assign(cell=text)
 
 
-def _verdict(summary, tests, reach, across: pd.DataFrame, n_seeds: int, budgets: dict) -> dict:
+def _verdict(boards: list, summary: pd.DataFrame, across: pd.DataFrame, n_seeds: int) -> dict:
     """The answer first: one line per dataset and one across datasets, whether timings were batched,
     each dataset's leaderboard (a None cell: not run) and the table across datasets."""
-    boards = verdict(summary, tests, reach, budgets)
     return {"lines": [(dataset, text[len(dataset):]) for dataset, _, text in boards],
             "sentence": overall_line(across), "n_seeds": n_seeds,
             "batched": bool(summary.detail.astype(str).str.startswith(BATCHED).any()),
@@ -127,21 +126,18 @@ def _convergence(reach: pd.DataFrame, drawn: figs.Picture) -> dict:
 TRUTH = {"c2st": 0.5, "ksd": 0.0}  # the ground-truth sample metrics drawn against NFE, and the truth's own value
 
 
-def _sweeps(bench: Benchmark, agg: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _sweeps(bench: Benchmark, agg: pd.DataFrame, quality: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The sweep cells (quality and mean NFE per step count), the NFE to reach X of the sampler sweeps, and
     the cells of the ground-truth metrics (C2ST, KSD: their panels labelled `<dataset> · <metric>`)."""
-    datasets = list(dict.fromkeys(agg.dataset))
-    quality = {d: m for d in datasets if (m := quality_metric(agg, d))}
     cells = sweep_cells(agg, bench.sweeps, quality)
     have = agg[agg.status == "ok"]
-    truth = [sweep_cells(agg, bench.sweeps, {d: m}).assign(dataset=f"{d} · {m}") for m in TRUTH for d in datasets
-             if ((have.dataset == d) & (have.metric == m)).any()]
+    truth = [sweep_cells(agg, bench.sweeps, {d: m}).assign(dataset=f"{d} · {m}") for m in TRUTH
+             for d in dict.fromkeys(agg.dataset) if ((have.dataset == d) & (have.metric == m)).any()]
     return cells, nfe_to_reach(cells), pd.concat(truth, ignore_index=True) if truth else cells.iloc[:0]
 
 
 def _truth_figure(truth: pd.DataFrame) -> figs.Picture:
-    targets = pd.DataFrame([(d, s, TRUTH[d.rsplit(" · ", 1)[1]]) for d, s in set(zip(truth.dataset, truth.schedule))],
-                           columns=["dataset", "schedule", "target"])
+    targets = truth[["dataset", "schedule", "metric"]].drop_duplicates().assign(target=lambda f: f.metric.map(TRUTH))
     return figs.quality_vs_nfe(truth, targets, target="the truth (C2ST 0.5, KSD 0)",
                                missing="no C2ST or KSD rows (synthetic data with metrics c2st and ksd)")
 
@@ -158,10 +154,9 @@ def discretisation_pairs(bench: Benchmark) -> list[tuple[str, str]]:
             and bench.sampler(bench.sweeps[a][0]).get("discretisation") != bench.sampler(bench.sweeps[b][0]).get("discretisation")]
 
 
-def _discretisation_lines(bench: Benchmark, summary: pd.DataFrame, agg: pd.DataFrame) -> list[str]:
+def _discretisation_lines(bench: Benchmark, summary: pd.DataFrame, quality: dict[str, str]) -> list[str]:
     """One sentence per pair of a sampler kind's discretisations, compared at equal step counts."""
     pairs = discretisation_pairs(bench)
-    quality = {d: m for d in dict.fromkeys(agg.dataset) if (m := quality_metric(agg, d))}
     calls = discretisation_calls(summary, pairs, bench.sweeps, quality) if pairs else None
     return [discretisation_line(calls, sweep, against) for sweep, against in pairs]
 
@@ -313,7 +308,8 @@ def build_report(bench: Benchmark, results: str | Path = RESULTS) -> tuple[Path,
         _save_csv(frame, layout.path(name))
     scaling = scaling_report.read(layout) if bench.scaling else None  # (cells, slopes)
     swept = bench.has_grid and bool(bench.sweeps)
-    cells, nfe_reach, truth = _sweeps(bench, agg) if swept else (None, None, None)
+    quality = {d: m for d in dict.fromkeys(agg.dataset) if (m := quality_metric(agg, d))}  # each dataset's
+    cells, nfe_reach, truth = _sweeps(bench, agg, quality) if swept else (None, None, None)
     figures = {**(_grid_figures(bench, results, summary, agg, curves) if bench.has_grid else {}),
                **({"quality_vs_nfe.png": figs.quality_vs_nfe(cells, nfe_reach), "truth_vs_nfe.png": _truth_figure(truth)}
                   if swept else {}),
@@ -322,15 +318,16 @@ def build_report(bench: Benchmark, results: str | Path = RESULTS) -> tuple[Path,
         save_bytes(drawn.png, layout.path(FIGURES) / name)
         save_bytes(drawn.svg, (layout.path(FIGURES) / name).with_suffix(".svg"))
     grid, conditional = bench.has_grid, bench.has_grid and bench.conditioning is not None
-    for name, text in (export.tables(verdict(ranked, tests, reach, budgets), pairs) if grid else {}).items():
+    boards = verdict(ranked, tests, reach, budgets) if grid else []
+    for name, text in (export.tables(boards, pairs) if grid else {}).items():
         save_text(text, layout.path(TABLES) / name)
     skipped = bench.skipped
     failed = summary[~summary.status.isin(["ok", "skipped"])]
     page = _TEMPLATES.get_template(TEMPLATE).render(
         name=bench.name, absent=absent, grid=grid, toc=_contents(grid, conditional, bool(scaling), swept),
         nfe=_nfe(nfe_reach, figures["quality_vs_nfe.png"], figures["truth_vs_nfe.png"], _discretisation_lines(
-            bench, summary, agg)) if swept else None,
-        verdict=_verdict(ranked, tests, reach, across, len(bench.seeds), budgets) if grid else None,
+            bench, summary, quality)) if swept else None,
+        verdict=_verdict(boards, ranked, across, len(bench.seeds)) if grid else None,
         convergence=_convergence(reach, figures["convergence.png"]) if grid else None,
         paired=_paired(pairs) if grid else None,
         grid_figures=[_figure(n, figures[n]) for n in GRID_FIGURES if n != "convergence.png"] if grid else [],

@@ -123,18 +123,21 @@ def _mark(cells: dict[str, Cell], tests: pd.DataFrame, dataset: str, metric: str
         ranked[other].mark = "tied"
 
 
-def _steps(summary: pd.DataFrame, dataset: str) -> dict[str, Cell]:
-    """Per trained objective the training steps its runs took (`train_steps`): per seed the geometric
-    mean over schedules, then a t-interval over seeds; {} without the rows."""
-    part = _ok(summary, dataset, "train_steps")
-    part = part[~part.objective.map(untrained).astype(bool) & (part.value.astype(float) > 0)]
+def _over_schedules(values: pd.Series, rows: pd.DataFrame) -> dict[str, Cell]:
+    """Per objective of `rows`: per seed the geometric mean of its `values` over schedules, then a
+    t-interval of the logs over seeds."""
     cells = {}
-    if part.empty:
-        return cells
-    for objective, rows in part.groupby("objective"):
-        per_seed = np.exp(np.log(rows.value.astype(float)).groupby(rows.seed).mean())
+    for objective, part in rows.groupby("objective"):
+        per_seed = np.exp(np.log(values[part.index]).groupby(part.seed).mean())
         cells[objective] = Cell.of(mean_interval(per_seed, log=True), "over schedules")
     return cells
+
+
+def _steps(summary: pd.DataFrame, dataset: str) -> dict[str, Cell]:
+    """Per trained objective the training steps its runs took (`train_steps`); {} without the rows."""
+    part = _ok(summary, dataset, "train_steps")
+    part = part[~part.objective.map(untrained).astype(bool) & (part.value.astype(float) > 0)]
+    return _over_schedules(part.value.astype(float), part)
 
 
 def _step_cost(tests: pd.DataFrame, steps: dict[str, Cell], dataset: str) -> dict[str, Cell]:
@@ -158,11 +161,7 @@ def _step_cost(tests: pd.DataFrame, steps: dict[str, Cell], dataset: str) -> dic
 def _reach(reach: pd.DataFrame, dataset: str) -> dict[str, Cell]:
     """Per objective: per seed the geometric mean over schedules of seconds to reach X, then over seeds."""
     part = reach[(reach.dataset == dataset) & np.isfinite(reach.seconds.astype(float))]
-    cells = {}
-    for objective, rows in part.groupby("objective"):
-        per_seed = np.exp(np.log(rows.seconds).groupby(rows.seed).mean())
-        cells[objective] = Cell.of(mean_interval(per_seed, log=True), "over schedules")
-    return cells
+    return _over_schedules(part.seconds.astype(float), part)
 
 
 Column = tuple[str, str | None, dict[str, Cell]]  # title, the metric it ranks (None: shown, not ranked), cells

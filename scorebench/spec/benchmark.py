@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from . import catalog, grid, sweeps
-from .config import dataset_params, objective_entries, placement, read, resource, section, validate
+from .config import dataset_params, has_grid, objective_entries, placement, read, resource, section, validate
 from ..errors import ConfigError
 from .grid import RunSpec, runs
 from .layout import RESULTS, Layout
@@ -69,7 +69,7 @@ class Benchmark:
     @property
     def has_grid(self) -> bool:
         """Whether it trains a grid (a scaling-only config has none)."""
-        return bool(self._config["datasets"])
+        return has_grid(self._config)
 
     @property
     def seeds(self) -> list[int]:
