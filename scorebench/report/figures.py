@@ -163,7 +163,7 @@ def quality_vs_cost(agg: pd.DataFrame, sweep_of: dict[str, str] | None = None) -
 LINES = ("-", "--", ":", "-.")  # one per objective on the NFE figure: the oracle's first
 
 
-def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame, target: str = "X (NFE-to-reach target)",
+def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame, target_label: str = "X (NFE-to-reach target)",
                    missing: str = "no sweep cell with a sample-quality metric and an nfe row") -> Picture:
     """One panel per dataset × schedule: a line per sampler sweep (colour) and objective (line style, the
     oracle's solid) of a metric against mean NFE (log axis) with 95 % intervals, `reach`'s target
@@ -181,9 +181,9 @@ def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame, target: str = "X (N
                              np.where(spread, curve.ci_high - curve.estimate, 0)])
             ax.errorbar(curve.nfe, curve.estimate, yerr=np.nan_to_num(err), color=colours[sweep],
                         ls=styles[objective], marker="o", ms=3, capsize=2, lw=1.2)
-        target = reach[(reach.dataset == dataset) & (reach.schedule == schedule)].target
-        if len(target):
-            ax.axhline(float(target.iloc[0]), color="grey", ls=":", lw=1)
+        line = reach[(reach.dataset == dataset) & (reach.schedule == schedule)].target
+        if len(line):
+            ax.axhline(float(line.iloc[0]), color="grey", ls=":", lw=1)
         metric = part.metric.iloc[0]
         log = METRIC_INFO[metric].log_scale
         _log_axes(ax, True, log)
@@ -195,7 +195,7 @@ def quality_vs_nfe(cells: pd.DataFrame, reach: pd.DataFrame, target: str = "X (N
         ax.set(title=f"{dataset} · {schedule}", xlabel="NFE", ylabel=metric)
     handles = ([plt.Line2D([], [], color=c, lw=2, label=s) for s, c in colours.items()]
                + [plt.Line2D([], [], color="k", ls=styles[o], label=o) for o in objectives]
-               + [plt.Line2D([], [], color="grey", ls=":", label=target)])
+               + [plt.Line2D([], [], color="grey", ls=":", label=target_label)])
     fig.legend(handles=handles, loc="outside right upper")
     return picture(fig)
 

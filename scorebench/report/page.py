@@ -138,7 +138,7 @@ def _sweeps(bench: Benchmark, agg: pd.DataFrame, quality: dict[str, str]) -> tup
 
 def _truth_figure(truth: pd.DataFrame) -> figs.Picture:
     targets = truth[["dataset", "schedule", "metric"]].drop_duplicates().assign(target=lambda f: f.metric.map(TRUTH))
-    return figs.quality_vs_nfe(truth, targets, target="the truth (C2ST 0.5, KSD 0)",
+    return figs.quality_vs_nfe(truth, targets, target_label="the truth (C2ST 0.5, KSD 0)",
                                missing="no C2ST or KSD rows (synthetic data with metrics c2st and ksd)")
 
 

@@ -46,3 +46,15 @@ def test_a_sweep_adds_the_nfe_figure_and_per_sampler_figures_show_its_finest_cou
     assert sorted(shown(config)) == ["em_default", "pc"]
     assert "quality_vs_nfe.png" in figure_files(True, False, sweep=True)
     assert "quality_vs_nfe.png" not in figure_files(True, False) + figure_files(False, True, sweep=True)
+
+
+def test_the_nfe_figure_names_its_dotted_line_in_the_legend():
+    """The legend's last entry is the label given for the dotted target line (the truth figure's own),
+    not a value read from the targets table."""
+    from scorebench.report.figures import quality_vs_nfe
+
+    cells = sweep_cells(_agg({("oracle", "em_5"): 4.0, ("oracle", "em_10"): 1.6}), {"em": ["em_5", "em_10"]},
+                        {"toy": "sliced_wasserstein"})
+    targets = pd.DataFrame({"dataset": ["toy"], "schedule": ["vp"], "target": [0.5]})
+    svg = quality_vs_nfe(cells, targets, target_label="the truth line").svg.decode()
+    assert "the truth line" in svg and "dtype" not in svg
